@@ -1,0 +1,46 @@
+# Ragway. `make help` lists the targets.
+GO       ?= go
+BIN      := bin/ragway
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/ragway/ragway/cmd/ragway/cli.Version=$(VERSION)
+FUZZTIME ?= 30s
+
+.PHONY: help build run test test-short fuzz bench lint tidy-check clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## Build bin/ragway
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ragway
+
+run: build ## Build and start the gateway with the embedded defaults (127.0.0.1:8080, ./data)
+	./$(BIN) serve
+
+test: ## Vet, run every test with the race detector, and run each benchmark once
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 10m ./...
+
+test-short: ## Run the tests without the race detector
+	$(GO) test -count=1 ./...
+
+fuzz: ## Run every fuzz target for FUZZTIME each
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: build ## Gateway overhead benchmark: direct vs through the gateway, pinned to separate cores
+	./$(BIN) bench
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+tidy-check: ## Fail if go mod tidy would change go.mod or go.sum
+	$(GO) mod tidy -diff
+
+clean: ## Remove build output
+	rm -rf bin

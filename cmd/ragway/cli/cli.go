@@ -1,0 +1,141 @@
+// Package cli is the ragway command line: it parses arguments and runs the
+// subcommands, so that main stays a few lines and every command is testable.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/ragway/ragway/gateway"
+	"github.com/ragway/ragway/gateway/config"
+)
+
+// Version is set at build time with -ldflags "-X .../cli.Version=...".
+var Version = "dev"
+
+// usageError is a bad command line; it exits with status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// ExitCode returns the process exit status for an error Main returned.
+func ExitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `ragway: an OpenAI-compatible RAG and LLM serving gateway
+
+Usage:
+  ragway serve [--config FILE] [--addr HOST:PORT] [--data-dir DIR]
+  ragway config check FILE
+  ragway bench [flags]          (ragway bench -h lists them)
+  ragway version
+`
+
+// Main runs the command line args.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr, getenv)
+	case "config":
+		if len(args) != 3 || args[1] != "check" {
+			fmt.Fprint(stderr, usage)
+			return usageError{"usage: ragway config check FILE"}
+		}
+		return configCheck(args[2], stdout, getenv)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "ragway", Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "YAML config file (default: built-in defaults)")
+	addr := fs.String("addr", "", "listen address, overriding server.addr")
+	dataDir := fs.String("data-dir", "", "data directory, overriding data_dir")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	var cfg *config.Config
+	var err error
+	if *path != "" {
+		cfg, err = config.Load(*path, getenv)
+	} else {
+		cfg, err = config.Default(getenv)
+	}
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Server.Addr = *addr
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	log := gateway.NewLogger(stderr, cfg.Log)
+	srv, err := gateway.New(ctx, cfg, gateway.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	if *path != "" {
+		srv.WatchConfig(ctx, *path, getenv)
+	}
+	return srv.Serve(ctx, l)
+}
+
+func configCheck(path string, stdout io.Writer, getenv func(string) string) error {
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		var problems []error
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			problems = flatten(j.Unwrap())
+		} else {
+			problems = []error{err}
+		}
+		for _, p := range problems {
+			fmt.Fprintln(stdout, "error:", p)
+		}
+		return fmt.Errorf("%s: %d problem(s)", path, len(problems))
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d backends, %d routes)\n", path, len(cfg.Backends), len(cfg.Routes))
+	return nil
+}
+
+// flatten expands nested errors.Join results into a flat list.
+func flatten(errs []error) []error {
+	var out []error
+	for _, e := range errs {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			out = append(out, flatten(j.Unwrap())...)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}

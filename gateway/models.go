@@ -1,0 +1,59 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ragway/ragway/llm"
+)
+
+type modelObject struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+func toModelObject(m llm.Model) modelObject {
+	return modelObject{ID: m.ID, Object: "model", Created: m.Created, OwnedBy: m.OwnedBy}
+}
+
+// handleModels serves GET /v1/models.
+func (s *Server) handleModels(c *gin.Context) {
+	ms := s.rt.Load().models()
+	data := make([]modelObject, 0, len(ms))
+	for _, m := range ms {
+		data = append(data, toModelObject(m))
+	}
+	s.writeJSON(c, http.StatusOK, struct {
+		Object string        `json:"object"`
+		Data   []modelObject `json:"data"`
+	}{"list", data})
+}
+
+// handleModel serves GET /v1/models/{id}. Model names may contain slashes.
+func (s *Server) handleModel(c *gin.Context) {
+	id := c.Param("id")
+	if len(id) > 0 && id[0] == '/' {
+		id = id[1:]
+	}
+	for _, m := range s.rt.Load().models() {
+		if m.ID == id {
+			s.writeJSON(c, http.StatusOK, toModelObject(m))
+			return
+		}
+	}
+	s.fail(c, modelNotFound(id))
+}
+
+func (s *Server) writeJSON(c *gin.Context, status int, v any) {
+	body, err := jsonMarshal(v)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Writer.Header().Set("Content-Type", "application/json")
+	s.begin(c, stateOf(c), status)
+	_, _ = c.Writer.Write(body)
+}
