@@ -30,10 +30,11 @@ type Event struct {
 
 // Reader parses events from a stream.
 type Reader struct {
-	br   *bufio.Reader
-	data []byte
-	name string
-	has  bool
+	br      *bufio.Reader
+	data    []byte
+	name    string
+	has     bool
+	hasData bool
 }
 
 // NewReader returns a Reader over r.
@@ -48,6 +49,7 @@ func (r *Reader) Next() (Event, error) {
 	r.data = r.data[:0]
 	r.name = ""
 	r.has = false
+	r.hasData = false
 	for {
 		line, err := r.readLine()
 		if err != nil {
@@ -78,7 +80,7 @@ func (r *Reader) Next() (Event, error) {
 		}
 		switch string(field) {
 		case "data":
-			if r.has {
+			if r.hasData {
 				r.data = append(r.data, '\n')
 			}
 			if len(r.data)+len(value) > MaxEventSize {
@@ -86,6 +88,7 @@ func (r *Reader) Next() (Event, error) {
 			}
 			r.data = append(r.data, value...)
 			r.has = true
+			r.hasData = true
 		case "event":
 			r.name = string(value)
 			r.has = true

@@ -74,8 +74,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	path := fs.String("config", "", "YAML config file (default: built-in defaults)")
 	addr := fs.String("addr", "", "listen address, overriding server.addr")
 	dataDir := fs.String("data-dir", "", "data directory, overriding data_dir")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until exit (used by ragway bench)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	var cfg *config.Config
 	var err error

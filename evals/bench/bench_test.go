@@ -1,0 +1,73 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragway/ragway/llm/llmtest"
+)
+
+// BenchmarkGatewayChat sends the bench's chat request straight to the fake
+// upstream and through an in-process gateway, one at a time; the difference
+// in ns/op is what the gateway adds (on shared CPUs: ragway bench pins
+// them apart).
+func BenchmarkGatewayChat(b *testing.B) {
+	ctx := context.Background()
+	up, err := llmtest.Start("127.0.0.1:0", llmtest.WithChunks(10), llmtest.WithRecordLimit(0))
+	require.NoError(b, err)
+	defer up.Close()
+	gw, err := InProcess{}.Launch(ctx, up.OpenAIURL(), "")
+	require.NoError(b, err)
+	defer func() { require.NoError(b, gw.Close()) }()
+
+	for _, stream := range []bool{false, true} {
+		ps, err := newPaths(ctx, DefaultOptions, up.OpenAIURL(), gw.URL(), stream)
+		require.NoError(b, err)
+		for _, e := range []*endpoint{ps.direct, ps.gateway} {
+			name := e.name
+			if stream {
+				name += "-stream"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				if stream {
+					benchStreams(b, e)
+					return
+				}
+				for b.Loop() {
+					if err := e.do(nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		ps.close()
+	}
+}
+
+func benchStreams(b *testing.B, e *endpoint) {
+	br := bufio.NewReaderSize(nil, 16<<10)
+	var frames int64
+	for b.Loop() {
+		resp, err := e.send()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var s frameScanner
+		br.Reset(resp.Body)
+		_, err = scanStream(br, &s, nil)
+		_ = resp.Body.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := s.finish()
+		if f.Merged+f.Corrupt+f.ErrorEvents+f.Unterminated > 0 {
+			b.Fatalf("bad stream: %+v", f)
+		}
+		frames += int64(f.Payloads)
+	}
+	b.ReportMetric(float64(frames)/float64(b.N), "frames/op")
+}

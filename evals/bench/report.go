@@ -1,0 +1,200 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets from the project's speed goals.
+const (
+	MaxAddedP99        = 150 * time.Microsecond
+	MinThroughputRatio = 0.5
+	MaxAddedTTFTP99    = 200 * time.Microsecond
+	MaxPeakRSS         = 60_000_000 // bytes
+)
+
+// Side is what one path (direct or through the gateway) measured.
+type Side struct {
+	// Latency is at concurrency 1.
+	Latency Summary `json:"latency_c1"`
+	// RPS is requests per second at the configured concurrency.
+	RPS        float64 `json:"rps"`
+	Requests   int64   `json:"throughput_requests"`
+	Errors     int64   `json:"errors"`
+	TTFT       Summary `json:"ttft"`
+	Frames     Frames  `json:"frames"`
+	Seconds    float64 `json:"throughput_seconds"`
+}
+
+// Target is one speed goal and whether the run met it.
+type Target struct {
+	Name     string `json:"name"`
+	Limit    string `json:"limit"`
+	Measured string `json:"measured"`
+	Pass     bool   `json:"pass"`
+}
+
+// Report is the result of a bench run.
+type Report struct {
+	Options Options `json:"options"`
+	Pinning Pinning `json:"pinning"`
+	// PinningText describes the pinning in words.
+	PinningText string `json:"pinning_text"`
+	// GatewayProcess says where the gateway ran.
+	GatewayProcess string `json:"gateway_process"`
+
+	Direct  Side `json:"direct"`
+	Gateway Side `json:"gateway"`
+
+	// Overhead is the gateway's X-Ragway-Overhead-Ms header at
+	// concurrency 1.
+	Overhead Summary `json:"overhead_header"`
+	// FramesPerStream is how many frames the upstream sends per stream.
+	FramesPerStream int `json:"frames_per_stream"`
+	// FramesSent is how many frames the upstream sent through the gateway.
+	FramesSent int `json:"frames_sent"`
+	// FramesLost and FramesExtra compare what the client received through
+	// the gateway with what the upstream sent.
+	FramesLost  int `json:"frames_lost"`
+	FramesExtra int `json:"frames_extra"`
+	// PeakRSS is the gateway's peak resident set size in bytes.
+	PeakRSS int64 `json:"gateway_peak_rss_bytes"`
+
+	AddedP50        time.Duration `json:"added_p50_ns"`
+	AddedP99        time.Duration `json:"added_p99_ns"`
+	ThroughputRatio float64       `json:"throughput_ratio"`
+	AddedTTFTP50    time.Duration `json:"added_ttft_p50_ns"`
+	AddedTTFTP99    time.Duration `json:"added_ttft_p99_ns"`
+
+	Targets []Target `json:"targets"`
+	// Pass is true when every target passed.
+	Pass bool `json:"pass"`
+}
+
+// Evaluate computes the derived figures and the targets from the two sides.
+func (r *Report) Evaluate() {
+	d, g := &r.Direct, &r.Gateway
+	r.AddedP50 = g.Latency.P50 - d.Latency.P50
+	r.AddedP99 = g.Latency.P99 - d.Latency.P99
+	r.ThroughputRatio = ratio(g.RPS, d.RPS)
+	r.AddedTTFTP50 = g.TTFT.P50 - d.TTFT.P50
+	r.AddedTTFTP99 = g.TTFT.P99 - d.TTFT.P99
+	r.FramesSent = r.FramesPerStream * g.Frames.Streams
+	r.FramesLost = max(0, r.FramesSent-g.Frames.Payloads)
+	r.FramesExtra = max(0, g.Frames.Payloads-r.FramesSent)
+
+	f := g.Frames
+	framesOK := r.FramesLost == 0 && r.FramesExtra == 0 && f.Merged == 0 && f.Corrupt == 0 &&
+		f.ErrorEvents == 0 && f.Unterminated == 0 && f.Streams > 0
+	frames := fmt.Sprintf("lost %d, merged %d", r.FramesLost, f.Merged)
+	if extra := r.FramesExtra + f.Corrupt + f.ErrorEvents + f.Unterminated; extra > 0 {
+		frames += fmt.Sprintf(", extra %d, corrupt %d, errors %d, unterminated %d",
+			r.FramesExtra, f.Corrupt, f.ErrorEvents, f.Unterminated)
+	}
+	r.Targets = []Target{
+		{Name: "added p99 latency at c=1", Limit: "≤ " + us(MaxAddedP99), Measured: signedUS(r.AddedP99),
+			Pass: g.Latency.N > 0 && r.AddedP99 <= MaxAddedP99},
+		{Name: fmt.Sprintf("throughput at c=%d vs direct", r.Options.Concurrency), Limit: fmt.Sprintf("≥ %.2f", MinThroughputRatio),
+			Measured: fmt.Sprintf("%.2f", r.ThroughputRatio), Pass: r.ThroughputRatio >= MinThroughputRatio},
+		{Name: "added TTFT p99", Limit: "≤ " + us(MaxAddedTTFTP99), Measured: signedUS(r.AddedTTFTP99),
+			Pass: g.TTFT.N > 0 && r.AddedTTFTP99 <= MaxAddedTTFTP99},
+		{Name: "lost or merged SSE frames", Limit: "0", Measured: frames, Pass: framesOK},
+		{Name: "gateway peak RSS", Limit: "≤ " + mb(MaxPeakRSS), Measured: mb(r.PeakRSS),
+			Pass: r.PeakRSS > 0 && r.PeakRSS <= MaxPeakRSS},
+	}
+	r.Pass = true
+	for _, t := range r.Targets {
+		r.Pass = r.Pass && t.Pass
+	}
+}
+
+// WriteTable prints the report for people.
+func (r *Report) WriteTable(w io.Writer) error {
+	o := r.Options
+	d, g := &r.Direct, &r.Gateway
+	fmt.Fprintf(w, "ragway bench: the same chat request straight to the fake upstream (zero latency) and through the gateway\n")
+	fmt.Fprintf(w, "pinning: %s\n", r.PinningText)
+	fmt.Fprintf(w, "gateway: %s\n", r.GatewayProcess)
+	fmt.Fprintf(w, "load:    %d requests at c=1 after %d warm-up; %s at c=%d; %d streams of %d chunks\n\n",
+		o.Requests, o.Warmup, o.Duration, o.Concurrency, o.Streams, o.Chunks)
+
+	// Numbers align right; the metric names are padded so they read
+	// left-aligned.
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	const nameWidth = 30
+	row := func(name string, cells ...string) {
+		fmt.Fprintf(tw, "%-*s\t", nameWidth, name)
+		for _, c := range cells {
+			fmt.Fprint(tw, c, "\t")
+		}
+		fmt.Fprintln(tw)
+	}
+	row("metric", "direct", "gateway", "ratio", "added")
+	row("latency p50, c=1", us(d.Latency.P50), us(g.Latency.P50), times(ratioD(g.Latency.P50, d.Latency.P50)), signedUS(r.AddedP50))
+	row("latency p99, c=1", us(d.Latency.P99), us(g.Latency.P99), times(ratioD(g.Latency.P99, d.Latency.P99)), signedUS(r.AddedP99))
+	row(fmt.Sprintf("requests/s, c=%d", o.Concurrency), fmt.Sprintf("%.0f", d.RPS), fmt.Sprintf("%.0f", g.RPS), times(r.ThroughputRatio), "")
+	row("TTFT p50", us(d.TTFT.P50), us(g.TTFT.P50), times(ratioD(g.TTFT.P50, d.TTFT.P50)), signedUS(r.AddedTTFTP50))
+	row("TTFT p99", us(d.TTFT.P99), us(g.TTFT.P99), times(ratioD(g.TTFT.P99, d.TTFT.P99)), signedUS(r.AddedTTFTP99))
+	row("SSE frames received/sent", fmt.Sprintf("%d/%d", d.Frames.Payloads, r.FramesPerStream*d.Frames.Streams),
+		fmt.Sprintf("%d/%d", g.Frames.Payloads, r.FramesSent), "", fmt.Sprintf("lost %d, merged %d", r.FramesLost, g.Frames.Merged))
+	row("peak RSS (VmHWM)", "-", mb(r.PeakRSS), "", "")
+	row("X-Ragway-Overhead-Ms p50/p99", "-", fmt.Sprintf("%s / %s", us(r.Overhead.P50), us(r.Overhead.P99)), "", "")
+	row("errors", fmt.Sprint(d.Errors), fmt.Sprint(g.Errors), "", "")
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\tlimit\tmeasured\tresult\t")
+	for _, t := range r.Targets {
+		res := "PASS"
+		if !t.Pass {
+			res = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", t.Name, t.Limit, t.Measured, res)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	return nil
+}
+
+// WriteJSON prints the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func ratioD(a, b time.Duration) float64 { return ratio(float64(a), float64(b)) }
+
+func times(f float64) string {
+	if f == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", f)
+}
+
+func us(d time.Duration) string {
+	return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+}
+
+func signedUS(d time.Duration) string {
+	return fmt.Sprintf("%+.1f µs", float64(d)/float64(time.Microsecond))
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }

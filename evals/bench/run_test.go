@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunInProcess runs a small benchmark end to end against an in-process
+// gateway and checks the report is whole and consistent.
+func TestRunInProcess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var progressOut bytes.Buffer
+	r := Runner{
+		Options:  Options{Requests: 60, Warmup: 10, Duration: 200 * time.Millisecond, Concurrency: 4, Streams: 20, Chunks: 3},
+		Launcher: InProcess{},
+		Pinning:  Pinning{Reason: "test"},
+		Progress: &progressOut,
+	}
+	rep, err := r.Run(ctx)
+	require.NoError(t, err)
+
+	for _, s := range []Side{rep.Direct, rep.Gateway} {
+		require.Equal(t, 60, s.Latency.N)
+		require.Positive(t, s.Latency.P50)
+		require.LessOrEqual(t, s.Latency.P50, s.Latency.P99)
+		require.Positive(t, s.RPS)
+		require.Zero(t, s.Errors)
+		require.Equal(t, 20, s.TTFT.N)
+		require.Equal(t, 20, s.Frames.Streams)
+	}
+	// role, three content chunks, finish, usage, [DONE].
+	require.Equal(t, 7, rep.FramesPerStream)
+	require.Equal(t, 140, rep.FramesSent)
+	require.Equal(t, 140, rep.Direct.Frames.Payloads)
+	require.Zero(t, rep.FramesLost)
+	require.Zero(t, rep.Gateway.Frames.Merged)
+	require.True(t, rep.Targets[3].Pass, rep.Targets[3].Measured)
+	require.Equal(t, 60, rep.Overhead.N, "every gateway response carries %s", HeaderOverhead)
+	require.Positive(t, rep.PeakRSS)
+	require.Len(t, rep.Targets, 5)
+
+	require.Contains(t, progressOut.String(), "bench: latency c=1, direct and gateway in turns...")
+	require.Contains(t, progressOut.String(), "bench: streams, direct and gateway in turns: 40 done")
+	var table bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	require.Contains(t, table.String(), "unpinned (test)")
+}
+
+func TestRunOptionsInvalid(t *testing.T) {
+	r := Runner{Options: Options{Requests: -5}, Launcher: InProcess{}}
+	_, err := r.Run(context.Background())
+	require.ErrorContains(t, err, "requests must be")
+}
+
+func TestRunCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := Runner{Options: Options{Requests: 10, Warmup: 1, Duration: time.Second, Concurrency: 2, Streams: 2, Chunks: 1},
+		Launcher: InProcess{}}
+	_, err := r.Run(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+}

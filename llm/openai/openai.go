@@ -1,0 +1,232 @@
+// Package openai is the llm.Backend for OpenAI-compatible servers: vLLM, TGI,
+// llama.cpp's server, OpenAI itself. Requests pass through with the client's
+// fields intact; responses come back verbatim, parsed only for model and usage.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ragway/ragway/llm"
+)
+
+var _ llm.Backend = (*Backend)(nil)
+
+// MaxResponseSize bounds a non-streaming response body.
+const MaxResponseSize = 32 << 20
+
+// Options configures a Backend.
+type Options struct {
+	// BaseURL is the API root including the version prefix:
+	// http://host:8000/v1.
+	BaseURL string
+	APIKey  llm.Secret
+	// Headers are added to every request.
+	Headers map[string]string
+	// ConnectTimeout bounds establishing a connection (default 2s).
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for response headers (default 120s).
+	ResponseTimeout time.Duration
+	// StreamIdleTimeout bounds the gap between two streamed events (default 60s).
+	StreamIdleTimeout time.Duration
+	// MaxIdleConns bounds idle keep-alive connections (default 256).
+	MaxIdleConns int
+}
+
+// Backend talks to one OpenAI-compatible server.
+type Backend struct {
+	base      string
+	auth      string
+	headers   http.Header
+	client    *http.Client
+	transport *http.Transport
+	idle      time.Duration
+}
+
+// New returns a Backend for o.BaseURL.
+func New(o Options) (*Backend, error) {
+	u, err := url.Parse(o.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("openai: base url %q must be an absolute http(s) URL", o.BaseURL)
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 2 * time.Second
+	}
+	if o.ResponseTimeout <= 0 {
+		o.ResponseTimeout = 120 * time.Second
+	}
+	if o.StreamIdleTimeout <= 0 {
+		o.StreamIdleTimeout = 60 * time.Second
+	}
+	if o.MaxIdleConns <= 0 {
+		o.MaxIdleConns = 256
+	}
+	t := newTransport(o.ConnectTimeout, o.ResponseTimeout, o.MaxIdleConns)
+	b := &Backend{
+		base:      strings.TrimRight(o.BaseURL, "/"),
+		headers:   make(http.Header, len(o.Headers)+2),
+		client:    &http.Client{Transport: t},
+		transport: t,
+		idle:      o.StreamIdleTimeout,
+	}
+	for k, v := range o.Headers {
+		b.headers.Set(k, v)
+	}
+	if o.APIKey != "" {
+		b.auth = "Bearer " + o.APIKey.Reveal()
+	}
+	return b, nil
+}
+
+// Close closes idle connections.
+func (b *Backend) Close() { b.transport.CloseIdleConnections() }
+
+func endpointPath(e llm.Endpoint) string {
+	if e == llm.Completions {
+		return "/completions"
+	}
+	return "/chat/completions"
+}
+
+// do sends a request and returns a 2xx response; other statuses become
+// *llm.UpstreamError.
+func (b *Backend) do(ctx context.Context, method, path string, body []byte, accept string) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	for k, v := range b.headers {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", accept)
+	if b.auth != "" {
+		req.Header.Set("Authorization", b.auth)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		return nil, upstreamError(resp)
+	}
+	return resp, nil
+}
+
+// readBody reads a bounded response body.
+func readBody(ctx context.Context, resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("read response: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("read response: %w: %w", llm.ErrBadUpstream, err)
+	}
+	if len(body) > MaxResponseSize {
+		return nil, fmt.Errorf("response over %d bytes: %w", MaxResponseSize, llm.ErrBadUpstream)
+	}
+	return body, nil
+}
+
+// marshalRequest encodes req's fields with model and stream set.
+func marshalRequest(req *llm.Request, stream bool) ([]byte, error) {
+	c := req.Clone()
+	model, err := json.Marshal(req.Model)
+	if err != nil {
+		return nil, fmt.Errorf("encode model: %w", err)
+	}
+	c.Fields["model"] = model
+	if stream {
+		c.Fields["stream"] = json.RawMessage("true")
+		opts, err := streamOptions(req.Fields["stream_options"])
+		if err != nil {
+			return nil, err
+		}
+		c.Fields["stream_options"] = opts
+	} else {
+		c.Fields["stream"] = json.RawMessage("false")
+		delete(c.Fields, "stream_options")
+	}
+	body, err := json.Marshal(c.Fields)
+	if err != nil {
+		return nil, llm.InvalidRequest("", "encode request: %v", err)
+	}
+	return body, nil
+}
+
+// streamOptions sets include_usage in the client's stream_options, keeping
+// the other fields.
+func streamOptions(raw json.RawMessage) (json.RawMessage, error) {
+	opts := map[string]json.RawMessage{}
+	if len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &opts); err != nil {
+			return nil, llm.InvalidRequest("stream_options", "stream_options must be an object")
+		}
+	}
+	if len(opts) == 0 {
+		return json.RawMessage(`{"include_usage":true}`), nil
+	}
+	opts["include_usage"] = json.RawMessage("true")
+	out, err := json.Marshal(opts)
+	if err != nil {
+		return nil, llm.InvalidRequest("stream_options", "encode stream_options: %v", err)
+	}
+	return out, nil
+}
+
+// summary is the part of a response the gateway accounts for.
+type summary struct {
+	Model string     `json:"model"`
+	Usage *llm.Usage `json:"usage"`
+}
+
+// Generate runs a non-streaming chat completion or completion.
+func (b *Backend) Generate(ctx context.Context, req *llm.Request) (*llm.Response, error) {
+	op := "openai " + req.Endpoint.String()
+	body, err := marshalRequest(req, false)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	resp, err := b.do(ctx, http.MethodPost, endpointPath(req.Endpoint), body, "application/json")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	data, err := readBody(ctx, resp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	var s summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("%s: decode response: %w: %w", op, llm.ErrBadUpstream, err)
+	}
+	out := &llm.Response{Body: data, Model: s.Model}
+	if s.Usage != nil {
+		out.Usage = *s.Usage
+	}
+	return out, nil
+}
+
+// checkContentType rejects a 2xx response that declares a content type
+// other than want.
+func checkContentType(resp *http.Response, want string) error {
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" || strings.HasPrefix(ct, want) {
+		return nil
+	}
+	return fmt.Errorf("content type %q, want %s: %w", ct, want, llm.ErrBadUpstream)
+}
