@@ -208,11 +208,26 @@ func (b *Batcher) enqueue(ctx context.Context, c *call, req *llm.EmbedRequest) b
 		switch {
 		case len(bt.inputs) >= maxInputs:
 			b.launchLocked(bt)
+		case !b.cfg.WaitWhenIdle && bt.timer == nil && !b.busyLocked(k):
+			// Nothing is in flight for this key: waiting would only add
+			// latency. Callers that arrive while this call runs are
+			// batched behind it.
+			b.launchLocked(bt)
 		case bt.timer == nil:
 			bt.timer = time.AfterFunc(b.cfg.MaxWait, func() { b.expire(bt) })
 		}
 	}
 	return true
+}
+
+// busyLocked reports whether an upstream call for k is in flight.
+func (b *Batcher) busyLocked(k key) bool {
+	for bt := range b.running {
+		if bt.key == k {
+			return true
+		}
+	}
+	return false
 }
 
 // newBatch starts a batch. Its context keeps the values of the first

@@ -39,7 +39,7 @@ func inputs(prefix string, n int) []string {
 func TestManyConcurrentCallers(t *testing.T) {
 	f := &fakeEmbedder{}
 	obs := &sizes{}
-	b := New(f, Config{MaxInputs: 16, MaxWait: 5 * time.Millisecond}, obs)
+	b := New(f, Config{MaxInputs: 16, MaxWait: 5 * time.Millisecond, WaitWhenIdle: true}, obs)
 	defer b.Close()
 
 	const callers = 200
@@ -87,7 +87,7 @@ func TestManyConcurrentCallers(t *testing.T) {
 func TestFlushWhenFull(t *testing.T) {
 	f := &fakeEmbedder{}
 	obs := &sizes{}
-	b := New(f, Config{MaxInputs: 8, MaxWait: time.Hour}, obs)
+	b := New(f, Config{MaxInputs: 8, MaxWait: time.Hour, WaitWhenIdle: true}, obs)
 	defer b.Close()
 
 	var chans []<-chan result
@@ -108,7 +108,7 @@ func TestFlushWhenFull(t *testing.T) {
 func TestMaxWait(t *testing.T) {
 	const wait = 20 * time.Millisecond
 	f := &fakeEmbedder{}
-	b := New(f, Config{MaxInputs: 64, MaxWait: wait}, nil)
+	b := New(f, Config{MaxInputs: 64, MaxWait: wait, WaitWhenIdle: true}, nil)
 	defer b.Close()
 	start := time.Now()
 	resp, err := b.Embed(t.Context(), &llm.EmbedRequest{Model: "m", Input: []string{"lonely"}})
@@ -122,7 +122,7 @@ func TestMaxWait(t *testing.T) {
 func TestLargeCallerSplit(t *testing.T) {
 	f := &fakeEmbedder{}
 	obs := &sizes{}
-	b := New(f, Config{MaxInputs: 4, MaxWait: time.Hour}, obs)
+	b := New(f, Config{MaxInputs: 4, MaxWait: time.Hour, WaitWhenIdle: true}, obs)
 	defer b.Close()
 
 	small := embedAsync(t.Context(), b, &llm.EmbedRequest{Model: "m", Input: inputs("a", 3)})
@@ -157,7 +157,7 @@ func TestLargeCallerSplit(t *testing.T) {
 
 func TestKeysDoNotMix(t *testing.T) {
 	f := &fakeEmbedder{}
-	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour}, nil)
+	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour, WaitWhenIdle: true}, nil)
 	defer b.Close()
 	a := embedAsync(t.Context(), b, &llm.EmbedRequest{Model: "m", Input: []string{"x"}})
 	c := embedAsync(t.Context(), b, &llm.EmbedRequest{Model: "m", Dimensions: 8, Input: []string{"x"}})
@@ -182,7 +182,7 @@ func TestUser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeEmbedder{}
-			b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour}, nil)
+			b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour, WaitWhenIdle: true}, nil)
 			defer b.Close()
 			first := embedAsync(t.Context(), b, &llm.EmbedRequest{Model: "m", User: tt.users[0], Input: []string{"a"}})
 			require.Eventually(t, func() bool { return b.pendingInputs("m") == 1 }, 5*time.Second, time.Millisecond)
@@ -198,7 +198,7 @@ func TestUser(t *testing.T) {
 
 func TestFailureIsolation(t *testing.T) {
 	f := &fakeEmbedder{}
-	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour}, nil)
+	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour, WaitWhenIdle: true}, nil)
 	defer b.Close()
 
 	a := embedAsync(t.Context(), b, &llm.EmbedRequest{Model: "m", Input: []string{"fail"}})
@@ -229,7 +229,7 @@ func TestBadUpstream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := New(tt.f, Config{MaxInputs: 2, MaxWait: time.Millisecond}, nil)
+			b := New(tt.f, Config{MaxInputs: 2, MaxWait: time.Millisecond, WaitWhenIdle: true}, nil)
 			defer b.Close()
 			_, err := b.Embed(t.Context(), &llm.EmbedRequest{Model: "m", Input: []string{"a", "b"}})
 			require.ErrorIs(t, err, llm.ErrBadUpstream)
@@ -239,7 +239,7 @@ func TestBadUpstream(t *testing.T) {
 
 func TestCallerCancelled(t *testing.T) {
 	f := &fakeEmbedder{gate: make(chan struct{})}
-	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour}, nil)
+	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour, WaitWhenIdle: true}, nil)
 	defer b.Close()
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -259,7 +259,7 @@ func TestCallerCancelled(t *testing.T) {
 
 func TestAllCallersCancelled(t *testing.T) {
 	f := &fakeEmbedder{gate: make(chan struct{})}
-	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour}, nil)
+	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour, WaitWhenIdle: true}, nil)
 	defer b.Close()
 
 	ctx1, cancel1 := context.WithCancel(t.Context())
@@ -280,7 +280,7 @@ func TestAllCallersCancelled(t *testing.T) {
 
 func TestCancelledWhilePending(t *testing.T) {
 	f := &fakeEmbedder{}
-	b := New(f, Config{MaxInputs: 4, MaxWait: time.Hour}, nil)
+	b := New(f, Config{MaxInputs: 4, MaxWait: time.Hour, WaitWhenIdle: true}, nil)
 	defer b.Close()
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -308,7 +308,7 @@ func TestCancelledWhilePending(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	f := &fakeEmbedder{gate: make(chan struct{})}
-	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour}, nil)
+	b := New(f, Config{MaxInputs: 2, MaxWait: time.Hour, WaitWhenIdle: true}, nil)
 
 	flying := embedAsync(t.Context(), b, &llm.EmbedRequest{Model: "m", Input: []string{"a", "b"}})
 	require.Eventually(t, func() bool { return f.entered.Load() == 1 }, 5*time.Second, time.Millisecond)
@@ -328,7 +328,7 @@ func TestClose(t *testing.T) {
 func TestPassThrough(t *testing.T) {
 	f := &fakeEmbedder{}
 	obs := &sizes{}
-	b := New(f, Config{MaxInputs: 1, MaxWait: time.Hour}, obs)
+	b := New(f, Config{MaxInputs: 1, MaxWait: time.Hour, WaitWhenIdle: true}, obs)
 	defer b.Close()
 
 	in := inputs("x", 5)
@@ -353,4 +353,52 @@ func TestPassThrough(t *testing.T) {
 	resp, err = batched.Embed(t.Context(), &llm.EmbedRequest{Model: "m"})
 	require.NoError(t, err, "an empty input goes straight through")
 	require.Empty(t, resp.Vectors)
+}
+
+func TestIdleCallerSentAtOnceAndLaterOnesBatched(t *testing.T) {
+	f := &fakeEmbedder{gate: make(chan struct{})}
+	b := New(f, Config{MaxInputs: 64, MaxWait: time.Hour}, nil)
+	defer b.Close()
+	first := make(chan error, 1)
+	go func() {
+		_, err := b.Embed(t.Context(), &llm.EmbedRequest{Model: "m", Input: []string{"first"}})
+		first <- err
+	}()
+	// The lone caller reaches the upstream although MaxWait is an hour.
+	require.Eventually(t, func() bool { return f.entered.Load() == 1 }, 5*time.Second, time.Millisecond)
+
+	// While it runs, later callers queue behind it as one batch.
+	results := make(chan []float32, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			resp, err := b.Embed(t.Context(), &llm.EmbedRequest{Model: "m", Input: []string{fmt.Sprint("later", i)}})
+			if err != nil {
+				results <- nil
+				return
+			}
+			results <- resp.Vectors[0]
+		}()
+	}
+	require.Eventually(t, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		bt := b.pending[key{model: "m"}]
+		return bt != nil && len(bt.inputs) == 3
+	}, 5*time.Second, time.Millisecond)
+	require.Equal(t, int32(1), f.entered.Load(), "later callers must wait for the batch, not go alone")
+	close(f.gate)
+	require.NoError(t, <-first)
+	// The second batch waits (MaxWait is an hour) until it is full: fill it.
+	fill := make([]string, 61)
+	for i := range fill {
+		fill[i] = fmt.Sprint("fill", i)
+	}
+	_, err := b.Embed(t.Context(), &llm.EmbedRequest{Model: "m", Input: fill})
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		require.NotNil(t, <-results)
+	}
+	calls := f.Calls()
+	require.Len(t, calls, 2)
+	require.Len(t, calls[1].Input, 64)
 }

@@ -12,6 +12,11 @@ type Config struct {
 	MaxInputs int `yaml:"max_inputs"`
 	// MaxWait is how long the first caller of a batch waits for others.
 	MaxWait time.Duration `yaml:"max_wait"`
+	// WaitWhenIdle makes even a caller with no upstream call in flight wait
+	// MaxWait for company. By default such a caller is sent at once, and
+	// only callers arriving while a call runs are batched, so batching adds
+	// no latency at low load.
+	WaitWhenIdle bool `yaml:"wait_when_idle"`
 }
 
 // Default is used for fields left at zero.
