@@ -3,8 +3,8 @@ package llmtest_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/ollama/ollama/api"

@@ -1,6 +1,7 @@
 package llmtest
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -79,8 +80,11 @@ func (s *Server) Inject(f Fault) {
 }
 
 // FailNext makes the next n requests fail with status. A 429 carries
-// Retry-After: 1.
+// Retry-After: 1. n below 1 does nothing.
 func (s *Server) FailNext(n, status int) {
+	if n < 1 {
+		return
+	}
 	f := Fault{Kind: FaultStatus, Status: status, Times: n}
 	if status == http.StatusTooManyRequests {
 		f.RetryAfter = "1"
@@ -207,13 +211,15 @@ func openAIErrorType(status int) (typ, code string) {
 // maxBody bounds a request body.
 const maxBody = 32 << 20
 
+var errTooLarge = errors.New("request body too large")
+
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
 	}
 	if len(b) > maxBody {
-		return nil, fmt.Errorf("body over %d bytes", maxBody)
+		return nil, errTooLarge
 	}
 	return b, nil
 }

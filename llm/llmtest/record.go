@@ -16,11 +16,11 @@ type Recorded struct {
 
 // recorder keeps the last bodies per path and counters per path and model.
 type recorder struct {
-	mu      sync.Mutex
-	limit   int
-	byPath  map[string][]Recorded
-	paths   map[string]int
-	models  map[string]int
+	mu     sync.Mutex
+	limit  int
+	byPath map[string][]Recorded
+	paths  map[string]int
+	models map[string]int
 }
 
 func (r *recorder) init() {

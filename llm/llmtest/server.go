@@ -239,6 +239,11 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		}()
 		if r.Method == http.MethodPost {
 			body, err := readBody(r)
+			if errors.Is(err, errTooLarge) {
+				writeOpenAIError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "", "", err.Error())
+				x.done = true
+				return
+			}
 			if err != nil {
 				x.gone = true
 				return
@@ -248,6 +253,7 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 		x.chunkDelay = time.Duration(s.chunkDelay.Load())
 		x.chunks = int(s.chunks.Load())
 		if err := x.applyHeaders(); err != nil {
+			s.rec.add(r.URL.Path, "", x.body, r.Header)
 			writeOpenAIError(w, http.StatusBadRequest, "invalid_request_error", "", "", err.Error())
 			x.done = true
 			return

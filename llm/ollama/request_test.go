@@ -52,7 +52,7 @@ func TestChatRequestMapping(t *testing.T) {
 				"messages": `[{"role":"user","content":"weather?"},
 					{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\",\"days\":2}"}}]},
 					{"role":"tool","tool_call_id":"call_1","content":"sunny"}]`,
-				"tools": `[{"type":"function","function":{"name":"get_weather","description":"d","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]`,
+				"tools":       `[{"type":"function","function":{"name":"get_weather","description":"d","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]`,
 				"tool_choice": `"auto"`,
 			},
 			want: `{"model":"llama3","stream":false,"options":null,
