@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T, srv *Server) llm.Backend) {
 		{"reset_mid_stream", testResetMidStream},
 		{"garbage", testGarbage},
 		{"stream_stall", testStall},
+		{"body_stall", testBodyStall},
 		{"cancel_mid_stream", testCancel},
 		{"connection_refused", testRefused},
 		{"response_timeout", testResponseTimeout},
@@ -493,6 +494,17 @@ func testStall(t *testing.T, srv *Server, b llm.Backend) {
 	require.Len(t, chunks, 2)
 	require.Eventually(t, func() bool { return srv.Canceled() == 1 }, 5*time.Second, 5*time.Millisecond,
 		"the upstream sees the stream abandoned")
+}
+
+// testBodyStall: a non-streaming answer whose body never comes after its
+// headers fails with a timeout instead of hanging until the caller gives up.
+func testBodyStall(t *testing.T, srv *Server, b llm.Backend) {
+	srv.Inject(Fault{Kind: FaultStall, Times: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := b.Generate(ctx, ChatRequest(t, false, map[string]any{"messages": userMessages("hello")}))
+	require.ErrorIs(t, err, llm.ErrTimeout)
+	require.NoError(t, ctx.Err(), "the backend's own timeout must fire, not the caller's")
 }
 
 func testCancel(t *testing.T, srv *Server, b llm.Backend) {

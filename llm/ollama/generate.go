@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/ollama/ollama/api"
 
@@ -48,7 +50,15 @@ func (b *Backend) call(ctx context.Context, path string, body, out any) error {
 	if err != nil {
 		return err
 	}
-	return decodeBody(ctx, resp, out)
+	// A body that stalls after its headers is cut after the idle timeout.
+	var stalled atomic.Bool
+	timer := time.AfterFunc(b.idle, func() { stalled.Store(true); resp.Body.Close() })
+	err = decodeBody(ctx, resp, out)
+	timer.Stop()
+	if err != nil && stalled.Load() {
+		return fmt.Errorf("response body stalled: %w", llm.ErrTimeout)
+	}
+	return err
 }
 
 // GenerateStream runs /api/chat or /api/generate, streaming.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ragway/ragway/llm"
@@ -206,8 +207,16 @@ func (b *Backend) Generate(ctx context.Context, req *llm.Request) (*llm.Response
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
+	// The body of a non-streaming answer comes at once; one that stalls
+	// after its headers is cut after the stream idle timeout.
+	var stalled atomic.Bool
+	timer := time.AfterFunc(b.idle, func() { stalled.Store(true); resp.Body.Close() })
 	data, err := readBody(ctx, resp)
+	timer.Stop()
 	if err != nil {
+		if stalled.Load() {
+			return nil, fmt.Errorf("%s: response body stalled: %w", op, llm.ErrTimeout)
+		}
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	var s summary
