@@ -18,6 +18,8 @@ type genRequest struct {
 	Model        string
 	IncludeUsage bool
 	User         string
+	// MaxTokens is max_completion_tokens or max_tokens, 0 when unset.
+	MaxTokens int
 }
 
 // embedRequest is a decoded, validated embeddings request.
@@ -85,8 +87,11 @@ func decodeGenerate(body []byte, ep llm.Endpoint) (*genRequest, error) {
 	f.number("presence_penalty", -2, 2)
 	f.number("frequency_penalty", -2, 2)
 	f.integer("n", 1, 128)
-	f.integer("max_tokens", 1, math.MaxInt32)
-	f.integer("max_completion_tokens", 1, math.MaxInt32)
+	if n := f.integer("max_completion_tokens", 1, math.MaxInt32); n > 0 {
+		req.MaxTokens = int(n)
+	} else {
+		req.MaxTokens = int(f.integer("max_tokens", 1, math.MaxInt32))
+	}
 	f.integer("seed", math.MinInt64, math.MaxInt64)
 	f.integer("top_logprobs", 0, 20)
 	f.stop()
@@ -157,11 +162,12 @@ func (f *fieldReader) number(name string, lo, hi float64) {
 	}
 }
 
-func (f *fieldReader) integer(name string, lo, hi int64) {
+func (f *fieldReader) integer(name string, lo, hi int64) int64 {
 	var v int64
 	if f.decode(name, &v, "an integer") && (v < lo || v > hi) {
 		f.fail(name, "Invalid '%s': %d is out of range; expected a value between %d and %d.", name, v, lo, hi)
 	}
+	return v
 }
 
 func (f *fieldReader) stop() {

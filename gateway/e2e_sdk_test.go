@@ -80,6 +80,18 @@ func startGatewayEnv(t *testing.T, fake *llmtest.Server, yamlText string, env ma
 		return resp.StatusCode == http.StatusOK
 	}, 5*time.Second, 5*time.Millisecond)
 	t.Cleanup(h.stop)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
+	return h
+}
+
+// startE2E is startGateway for tests that use the SDK client. Its cleanup
+// closes the client's idle connections before the gateway shuts down: the
+// server counts a connection that never carried a request as active for 5s,
+// which would hold up the shutdown.
+func startE2E(t *testing.T, yamlText string, opts ...llmtest.Option) *harness {
+	t.Helper()
+	h := startGateway(t, yamlText, opts...)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	return h
 }
 
@@ -96,7 +108,7 @@ func weatherTool() openai.ChatCompletionToolUnionParam {
 }
 
 func TestE2EChat(t *testing.T) {
-	h := startGateway(t, fakeConfig)
+	h := startE2E(t, fakeConfig)
 	c := h.client()
 	ctx := context.Background()
 	for _, r := range e2eRoutes {
@@ -136,7 +148,7 @@ func TestE2EChat(t *testing.T) {
 }
 
 func TestE2EChatLengthLimit(t *testing.T) {
-	h := startGateway(t, fakeConfig)
+	h := startE2E(t, fakeConfig)
 	c := h.client()
 	for _, r := range e2eRoutes {
 		t.Run(r.model, func(t *testing.T) {
@@ -154,7 +166,7 @@ func TestE2EChatLengthLimit(t *testing.T) {
 }
 
 func TestE2EToolCalls(t *testing.T) {
-	h := startGateway(t, fakeConfig)
+	h := startE2E(t, fakeConfig)
 	c := h.client()
 	ctx := context.Background()
 	text := "please call get_weather for Paris"
@@ -254,7 +266,7 @@ func requireToolFollowUp(t *testing.T, h *harness, c openai.Client, path string,
 }
 
 func TestE2EPassThrough(t *testing.T) {
-	h := startGateway(t, fakeConfig)
+	h := startE2E(t, fakeConfig)
 	var sent []byte
 	capture := option.WithMiddleware(func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
 		b, err := io.ReadAll(req.Body)
@@ -316,7 +328,7 @@ func TestE2EPassThrough(t *testing.T) {
 }
 
 func TestE2ELegacyCompletions(t *testing.T) {
-	h := startGateway(t, fakeConfig)
+	h := startE2E(t, fakeConfig)
 	c := h.client()
 	ctx := context.Background()
 	prompt := "once upon a time"
@@ -375,7 +387,7 @@ func TestE2ELegacyCompletions(t *testing.T) {
 }
 
 func TestE2EEmbeddings(t *testing.T) {
-	h := startGateway(t, fakeConfig)
+	h := startE2E(t, fakeConfig)
 	c := h.client()
 	ctx := context.Background()
 	inputs := []string{"the quick brown fox", "jumps over", "the lazy dog"}
@@ -460,7 +472,7 @@ routes:
 // TestE2EEmbeddingsConcurrent checks that concurrent callers, coalesced into
 // upstream batches, each get the vectors of their own inputs.
 func TestE2EEmbeddingsConcurrent(t *testing.T) {
-	h := startGateway(t, batchConfig)
+	h := startE2E(t, batchConfig)
 	c := h.client()
 	for _, r := range []struct{ model, path string }{{"embed", "/v1/embeddings"}, {"ollama-embed", "/api/embed"}} {
 		t.Run(r.model, func(t *testing.T) {
@@ -524,7 +536,7 @@ func TestE2EEmbeddingsConcurrent(t *testing.T) {
 }
 
 func TestE2EModels(t *testing.T) {
-	h := startGateway(t, fakeConfig)
+	h := startE2E(t, fakeConfig)
 	c := h.client()
 	ctx := context.Background()
 	page, err := c.Models.List(ctx)

@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ragway/ragway/llm"
-	"github.com/ragway/ragway/policies/routing"
 )
 
 // handleEmbeddings serves POST /v1/embeddings.
@@ -29,14 +28,20 @@ func (s *Server) handleEmbeddings(c *gin.Context) {
 		return
 	}
 	st.route = req.RouteModel
-	rt := s.rt.Load()
+	rt := st.rt
 	if !rt.has(req.RouteModel) {
 		s.fail(c, modelNotFound(req.RouteModel))
 		return
 	}
+	count := func() (int, error) { return s.tokens.Embedding(req.RouteModel, req.Input) }
+	if err := s.admit(c, st, req.RouteModel, count, 0); err != nil {
+		s.fail(c, err)
+		return
+	}
+	st.admitted = true
 	var resp *llm.EmbedResponse
-	caller := routing.Caller{User: req.User, Header: c.GetHeader}
-	t, err := s.dispatch(c.Request.Context(), rt, req.RouteModel, caller, s.forcedTarget(c), st, func(ctx context.Context, t target) error {
+	caller := s.caller(st, req.User, c)
+	t, err := s.dispatch(c.Request.Context(), rt, req.RouteModel, caller, s.forcedTarget(c, st, req.RouteModel), st, func(ctx context.Context, t target) error {
 		r := req.EmbedRequest
 		r.Model = t.Model
 		var err error

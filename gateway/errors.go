@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/policies"
 	"github.com/ragway/ragway/policies/routing"
 )
 
@@ -65,7 +67,19 @@ func toAPIError(err error) *APIError {
 	var pe *llm.ParamError
 	var ue *llm.UpstreamError
 	var mbe *http.MaxBytesError
+	var le *policies.LimitError
 	switch {
+	case errors.Is(err, policies.ErrUnauthenticated):
+		return &APIError{Status: http.StatusUnauthorized, Type: "invalid_request_error", Code: "invalid_api_key",
+			Message: "Incorrect API key or token provided.", Err: err}
+	case errors.As(err, &le):
+		return limitAPIError(le, err)
+	case errors.Is(err, policies.ErrForbidden):
+		return &APIError{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "permission_denied",
+			Message: "You are not allowed to perform this operation.", Err: err}
+	case errors.Is(err, policies.ErrNotFound):
+		return &APIError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found",
+			Message: "The requested resource does not exist.", Err: err}
 	case errors.As(err, &mbe):
 		return &APIError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
 			Message: fmt.Sprintf("Request body exceeds the limit of %d bytes.", mbe.Limit), Err: err}
@@ -88,6 +102,17 @@ func toAPIError(err error) *APIError {
 		return &APIError{Status: http.StatusBadGateway, Type: "api_error", Code: "bad_upstream_response", Message: "The model backend sent an invalid response.", Err: err}
 	}
 	return &APIError{Status: http.StatusInternalServerError, Type: "api_error", Code: "internal_error", Message: "Internal error.", Err: err}
+}
+
+func limitAPIError(le *policies.LimitError, err error) *APIError {
+	typ := "requests"
+	if strings.Contains(le.Limit, "token") || strings.HasPrefix(le.Limit, "budget") {
+		typ = "tokens"
+	}
+	retry := max(le.RetryAfter, time.Second)
+	msg := fmt.Sprintf("Rate limit reached: %s limit %s exceeded. Please try again in %s.", le.Scope, le.Limit, le.RetryAfter.Round(time.Millisecond))
+	return &APIError{Status: http.StatusTooManyRequests, Type: typ, Code: "rate_limit_exceeded", Param: le.Limit,
+		Message: msg, RetryAfter: retry, Err: err}
 }
 
 func upstreamAPIError(ue *llm.UpstreamError) *APIError {

@@ -2,12 +2,9 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,12 +32,18 @@ func (s *Server) handleGenerate(ep llm.Endpoint) gin.HandlerFunc {
 		if s.logPrompts {
 			st.prompt = promptOf(req)
 		}
-		rt := s.rt.Load()
+		rt := st.rt
 		if !rt.has(req.Model) {
 			s.fail(c, modelNotFound(req.Model))
 			return
 		}
-		caller, forced := s.caller(c, req.User), s.forcedTarget(c)
+		count := func() (int, error) { return s.tokens.Request(&req.Request) }
+		if err := s.admit(c, st, req.Model, count, req.MaxTokens); err != nil {
+			s.fail(c, err)
+			return
+		}
+		st.admitted = true
+		caller, forced := s.caller(st, req.User, c), s.forcedTarget(c, st, req.Model)
 		s.shadow(rt, req, st)
 		if req.Stream {
 			s.serveStream(c, rt, req, caller, forced)
@@ -128,7 +131,7 @@ func (s *Server) streamFailed(c *gin.Context, st *reqState, err error) {
 		st.err = toAPIError(context.Canceled)
 		return
 	}
-	ae := toAPIError(err)
+	ae := s.clientError(err)
 	st.err = ae
 	s.metrics.streamErrors.WithLabelValues(st.target, errorKind(err)).Inc()
 	body, _ := jsonMarshal(ae.body())
@@ -136,23 +139,23 @@ func (s *Server) streamFailed(c *gin.Context, st *reqState, err error) {
 	c.Writer.Flush()
 }
 
-// caller identifies the client for sticky routing. Until credentials carry an
-// identity, the key is a hash of the bearer token.
-func (s *Server) caller(c *gin.Context, user string) routing.Caller {
+// caller identifies the client for sticky routing: the tenant and key or
+// subject of its credential, the body's user field and headers.
+func (s *Server) caller(st *reqState, user string, c *gin.Context) routing.Caller {
 	call := routing.Caller{User: user, Header: c.GetHeader}
-	if tok, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok && tok != "" {
-		sum := sha256.Sum256([]byte(tok))
-		call.Key = hex.EncodeToString(sum[:8])
+	if st.principal != nil {
+		call.Key = st.principal.Tenant + "/" + callerKey(st.principal)
 	}
 	return call
 }
 
-// forcedTarget returns X-Ragway-Target when callers may force a target.
-func (s *Server) forcedTarget(c *gin.Context) string {
-	if !s.allowTargetHeader {
+// forcedTarget returns X-Ragway-Target when the caller may force a target.
+func (s *Server) forcedTarget(c *gin.Context, st *reqState, route string) string {
+	h := c.GetHeader(HeaderTarget)
+	if h == "" || !s.mayForceTarget(st, route) {
 		return ""
 	}
-	return c.GetHeader(HeaderTarget)
+	return h
 }
 
 func promptOf(req *genRequest) []byte {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ragway/ragway/gateway/config"
 	"github.com/ragway/ragway/llm/llmtest"
+	"github.com/ragway/ragway/policies/keys"
 )
 
 func TestMain(m *testing.M) {
@@ -40,6 +41,7 @@ type harness struct {
 	srv    *Server
 	url    string // gateway root, http://127.0.0.1:port
 	logs   *syncBuffer
+	apiKey string // a key of tenant "default" with role user
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -104,6 +106,10 @@ func startGatewayWith(t *testing.T, fake *llmtest.Server, yamlText string) *harn
 	cfg, err := config.Parse([]byte(text), func(string) string { return "" })
 	require.NoError(t, err)
 	cfg.DataDir = t.TempDir()
+	if !strings.Contains(text, "\nauth:") {
+		// Tests of routing and resilience call without credentials.
+		cfg.Auth.Anonymous = config.Anonymous{Enabled: true, Tenant: "default", Roles: []string{"user"}}
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testLogWriter()), nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,7 +117,10 @@ func startGatewayWith(t *testing.T, fake *llmtest.Server, yamlText string) *harn
 	require.NoError(t, err)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	h := &harness{t: t, fake: fake, srv: srv, url: "http://" + l.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	_, key, err := srv.keySvc.Create(ctx, keys.CreateRequest{Tenant: "default", Name: "sdk", Roles: []string{"user"}})
+	require.NoError(t, err)
+	h := &harness{t: t, fake: fake, srv: srv, url: "http://" + l.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1),
+		apiKey: key.Reveal()}
 	go func() { h.done <- srv.Serve(ctx, l) }()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(h.url + "/readyz")
@@ -142,7 +151,7 @@ func (h *harness) stop() {
 func (h *harness) client(opts ...option.RequestOption) openai.Client {
 	all := append([]option.RequestOption{
 		option.WithBaseURL(h.url + "/v1/"),
-		option.WithAPIKey("sk-test"),
+		option.WithAPIKey(h.apiKey),
 		option.WithMaxRetries(0),
 		option.WithHTTPClient(&http.Client{Timeout: 20 * time.Second}),
 	}, opts...)

@@ -81,6 +81,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	}
 	const v1 = `
 server: {addr: 127.0.0.1:0}
+auth: {anonymous: {enabled: true}}
 backends: [{name: fake, type: openai, url: {{FAKE}}}]
 routes: [{model: old, targets: [{backend: fake, model: model-old}]}]
 `

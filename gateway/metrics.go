@@ -26,6 +26,9 @@ type metrics struct {
 	batchInputs    prometheus.Histogram
 	inflight       prometheus.Gauge
 	reloads        *prometheus.CounterVec
+	usageRequests  *prometheus.CounterVec
+	usageTokens    *prometheus.CounterVec
+	limitStoreErrs *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
@@ -77,6 +80,16 @@ func newMetrics() *metrics {
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ragway_config_reloads_total", Help: "Configuration reloads, by result (ok, rejected).",
 	}, []string{"result"})
+	m.usageRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ragway_usage_requests_total", Help: "Admitted requests per tenant, key and model.",
+	}, []string{"tenant", "key", "model"})
+	m.usageTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ragway_usage_tokens_total", Help: "Tokens per tenant, key, model and direction (prompt or completion).",
+	}, []string{"tenant", "key", "model", "direction"})
+	m.limitStoreErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ragway_limit_store_errors_total", Help: "Failed calls to the shared limit store (Redis), by operation.",
+	}, []string{"op"})
+	m.registry.MustRegister(m.usageRequests, m.usageTokens, m.limitStoreErrs)
 	m.registry.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.upstreamErrors, m.retries,
 		m.fallbacks, m.breakerState, m.shadow, m.streamErrors, m.batchInputs, m.inflight, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/policies"
 )
 
 type modelObject struct {
@@ -21,10 +22,13 @@ func toModelObject(m llm.Model) modelObject {
 
 // handleModels serves GET /v1/models.
 func (s *Server) handleModels(c *gin.Context) {
-	ms := s.rt.Load().models()
+	st := stateOf(c)
+	ms := st.rt.models()
 	data := make([]modelObject, 0, len(ms))
 	for _, m := range ms {
-		data = append(data, toModelObject(m))
+		if st.rt.access.authz.Authorize(st.principal, policies.ActionUseModel, m.ID) == nil {
+			data = append(data, toModelObject(m))
+		}
 	}
 	s.writeJSON(c, http.StatusOK, struct {
 		Object string        `json:"object"`
@@ -38,8 +42,9 @@ func (s *Server) handleModel(c *gin.Context) {
 	if len(id) > 0 && id[0] == '/' {
 		id = id[1:]
 	}
-	for _, m := range s.rt.Load().models() {
-		if m.ID == id {
+	st := stateOf(c)
+	for _, m := range st.rt.models() {
+		if m.ID == id && st.rt.access.authz.Authorize(st.principal, policies.ActionUseModel, m.ID) == nil {
 			s.writeJSON(c, http.StatusOK, toModelObject(m))
 			return
 		}

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/policies"
+	"github.com/ragway/ragway/policies/limits"
 )
 
 // Response headers the gateway adds.
@@ -45,6 +47,13 @@ type reqState struct {
 	err       *APIError
 	prompt    []byte
 	span      trace.Span
+
+	// rt is the runtime the request started with; principal the caller.
+	rt        *runtime
+	principal *policies.Principal
+	lease     *limits.Lease
+	// admitted is true once the caller passed authorization and limits.
+	admitted bool
 }
 
 func stateOf(c *gin.Context) *reqState {
@@ -68,6 +77,7 @@ func (s *Server) observe(endpoint string) gin.HandlerFunc {
 		s.metrics.inflight.Inc()
 		c.Next()
 		s.metrics.inflight.Dec()
+		s.settle(st)
 		s.finish(c, st)
 	}
 }
@@ -92,7 +102,7 @@ func (s *Server) begin(c *gin.Context, st *reqState, status int) {
 // response has already started.
 func (s *Server) fail(c *gin.Context, err error) {
 	st := stateOf(c)
-	ae := toAPIError(err)
+	ae := s.clientError(err)
 	st.err = ae
 	if c.Writer.Written() || ae.Status == StatusClientClosed {
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/ragway/ragway/gateway/config"
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/backends"
+	"github.com/ragway/ragway/policies/limits"
 	"github.com/ragway/ragway/policies/routing"
 )
 
@@ -27,6 +28,7 @@ type runtime struct {
 	bcfg     map[string]backends.Config
 	obs      backends.Observer
 	loaded   time.Time
+	access   *access
 
 	mu      sync.Mutex
 	targets map[targetKey]llm.Backend
@@ -46,7 +48,7 @@ type target struct {
 	provider string
 }
 
-func openRuntime(cfg *config.Config, obs backends.Observer) (*runtime, error) {
+func openRuntime(cfg *config.Config, obs backends.Observer, prev *runtime, lopts limits.Options) (*runtime, error) {
 	rt := &runtime{
 		cfg:      cfg,
 		table:    routing.NewTable(cfg.Routes),
@@ -72,6 +74,12 @@ func openRuntime(cfg *config.Config, obs backends.Observer) (*runtime, error) {
 		rt.close()
 		return nil, err
 	}
+	acc, err := openAccess(cfg, prev, lopts)
+	if err != nil {
+		rt.close()
+		return nil, err
+	}
+	rt.access = acc
 	return rt, nil
 }
 
@@ -190,5 +198,8 @@ func (rt *runtime) close() {
 		if c, ok := b.(io.Closer); ok {
 			_ = c.Close()
 		}
+	}
+	if rt.access != nil {
+		rt.access.close()
 	}
 }

@@ -19,12 +19,18 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/policies/keys"
+	"github.com/ragway/ragway/policies/tokens"
+	"github.com/ragway/ragway/policies/usage"
 )
 
 // Server is a running gateway.
 type Server struct {
 	log     *slog.Logger
 	metrics *metrics
+	// secrets are the configured credentials, scrubbed from logs and error
+	// messages.
+	secrets *secrets
 	tracer  trace.Tracer
 	// shutdownTracing flushes spans on exit.
 	shutdownTracing func(context.Context) error
@@ -50,6 +56,13 @@ type Server struct {
 	bg       sync.WaitGroup
 
 	reloadMu sync.Mutex
+
+	// API keys and usage live in a database and outlive reloads.
+	keyStore keys.Store
+	keySvc   *keys.Service
+	keyAuth  *keys.Cache
+	usage    *usage.Recorder
+	tokens   *tokens.Counter
 }
 
 // Handler returns the HTTP handler, for tests and embedding.
@@ -65,11 +78,12 @@ func (s *Server) routes() http.Handler {
 	r.GET("/readyz", s.handleReady)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
 	v1 := r.Group("/v1")
-	v1.POST("/chat/completions", s.observe("chat.completions"), s.handleGenerate(llm.ChatCompletions))
-	v1.POST("/completions", s.observe("completions"), s.handleGenerate(llm.Completions))
-	v1.POST("/embeddings", s.observe("embeddings"), s.handleEmbeddings)
-	v1.GET("/models", s.observe("models"), s.handleModels)
-	v1.GET("/models/*id", s.observe("models"), s.handleModel)
+	v1.POST("/chat/completions", s.observe("chat.completions"), s.authenticate, s.handleGenerate(llm.ChatCompletions))
+	v1.POST("/completions", s.observe("completions"), s.authenticate, s.handleGenerate(llm.Completions))
+	v1.POST("/embeddings", s.observe("embeddings"), s.authenticate, s.handleEmbeddings)
+	v1.GET("/models", s.observe("models"), s.authenticate, s.handleModels)
+	v1.GET("/models/*id", s.observe("models"), s.authenticate, s.handleModel)
+	s.adminRoutes(r.Group("/admin", s.observe("admin"), s.authenticate, s.requireAdmin))
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, &APIError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 			Message: fmt.Sprintf("Unknown request URL: %s %s.", c.Request.Method, c.Request.URL.Path)})
@@ -144,6 +158,14 @@ func (s *Server) Close() {
 	s.bg.Wait()
 	if rt := s.rt.Load(); rt != nil {
 		rt.close()
+	}
+	if s.usage != nil {
+		if err := s.usage.Close(); err != nil {
+			s.log.Error("usage flush on close failed", "error", err)
+		}
+	}
+	if s.keyStore != nil {
+		_ = s.keyStore.Close()
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

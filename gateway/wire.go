@@ -6,9 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ragway/ragway/gateway/config"
+	"github.com/ragway/ragway/policies/keys"
+	"github.com/ragway/ragway/policies/keys/stores"
+	"github.com/ragway/ragway/policies/limits"
+	"github.com/ragway/ragway/policies/tokens"
+	"github.com/ragway/ragway/policies/usage"
 )
 
 // Options are what New needs beyond the configuration.
@@ -24,6 +30,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if log == nil {
 		log = NewLogger(os.Stderr, cfg.Log)
 	}
+	sec := &secrets{}
+	sec.add(cfg)
+	log = slog.New(redactHandler{next: log.Handler(), secrets: sec})
 	tp, shutdownTracing, err := newTracerProvider(ctx, cfg.Telemetry)
 	if err != nil {
 		return nil, err
@@ -33,6 +42,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	s := &Server{
 		log:               log,
+		secrets:           sec,
 		metrics:           newMetrics(),
 		tracer:            tp.Tracer("github.com/ragway/ragway/gateway"),
 		shutdownTracing:   shutdownTracing,
@@ -45,17 +55,49 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		discoveryTimeout:  cfg.Discovery.Timeout,
 		shadowSem:         make(chan struct{}, max(cfg.Server.ShadowConcurrency, 1)),
 		shadowTimeout:     cfg.Server.ShadowTimeout,
+		tokens:            &tokens.Counter{},
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	rt, err := openRuntime(cfg, observer{s.metrics})
-	if err != nil {
+	if err := s.openStores(ctx, cfg); err != nil {
 		s.bgCancel()
+		return nil, err
+	}
+	rt, err := openRuntime(cfg, observer{s.metrics}, nil, s.limitOptions())
+	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	rt.discover(ctx, cfg.Discovery.Timeout, log)
 	s.rt.Store(rt)
 	s.handler = s.routes()
 	return s, nil
+}
+
+// openStores opens the databases that outlive reloads: API keys and usage,
+// in the data dir (SQLite) or in PostgreSQL when keys are stored there.
+func (s *Server) openStores(ctx context.Context, cfg *config.Config) error {
+	store, err := stores.Open(ctx, cfg.Auth.Keys, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("open key store: %w", err)
+	}
+	s.keyStore = store
+	s.keySvc = keys.NewService(store, cfg.Auth.Keys.ServiceOptions())
+	s.keyAuth = keys.NewCache(s.keySvc, cfg.Auth.Keys.CacheOptions())
+	driver, dsn := "sqlite", filepath.Join(cfg.DataDir, "usage.db")
+	if cfg.Auth.Keys.Store == keys.StorePostgres {
+		driver, dsn = "pgx", cfg.Auth.Keys.Postgres.DSN.Reveal()
+	}
+	s.usage, err = usage.Open(ctx, driver, dsn, cfg.Usage.FlushInterval, s.log)
+	if err != nil {
+		return fmt.Errorf("open usage store: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) limitOptions() limits.Options {
+	return limits.Options{Logger: s.log, OnStoreError: func(op string, _ error) {
+		s.metrics.limitStoreErrs.WithLabelValues(op).Inc()
+	}}
 }
 
 // NewLogger returns the slog logger the configuration asks for.
@@ -75,7 +117,8 @@ func NewLogger(w io.Writer, cfg config.Log) *slog.Logger {
 func (s *Server) Reload(ctx context.Context, cfg *config.Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	rt, err := openRuntime(cfg, observer{s.metrics})
+	s.secrets.add(cfg)
+	rt, err := openRuntime(cfg, observer{s.metrics}, s.rt.Load(), s.limitOptions())
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("rejected").Inc()
 		return fmt.Errorf("reload: %w", err)

@@ -15,6 +15,10 @@ import (
 
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/backends"
+	"github.com/ragway/ragway/policies/jwtauth"
+	"github.com/ragway/ragway/policies/keys"
+	"github.com/ragway/ragway/policies/limits"
+	"github.com/ragway/ragway/policies/rbac"
 	"github.com/ragway/ragway/policies/routing"
 )
 
@@ -27,6 +31,33 @@ type Config struct {
 	Backends  []backends.Config `yaml:"backends"`
 	Routes    []routing.Route   `yaml:"routes"`
 	Discovery Discovery         `yaml:"discovery"`
+	Auth      Auth              `yaml:"auth"`
+	Roles     []rbac.Role       `yaml:"roles"`
+	Limits    limits.Config     `yaml:"limits"`
+	Usage     Usage             `yaml:"usage"`
+}
+
+// Auth configures who may call the gateway.
+type Auth struct {
+	// Anonymous admits callers that send no credential as a fixed
+	// principal. Off unless set; the no-config default turns it on for its
+	// loopback listener.
+	Anonymous Anonymous      `yaml:"anonymous"`
+	Keys      keys.Config    `yaml:"keys"`
+	JWT       jwtauth.Config `yaml:"jwt"`
+}
+
+// Anonymous is the principal of callers without a credential.
+type Anonymous struct {
+	Enabled bool     `yaml:"enabled"`
+	Tenant  string   `yaml:"tenant"`
+	Roles   []string `yaml:"roles"`
+}
+
+// Usage configures usage accounting.
+type Usage struct {
+	// FlushInterval is how often usage rows are written to the database.
+	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
 // Server configures the HTTP listener.
@@ -91,6 +122,8 @@ func Default(getenv func(string) string) (*Config, error) {
 		Backends: []backends.Config{
 			{Name: "ollama", Type: backends.TypeOllama, URL: LocalOllamaURL, Discover: true, Optional: true},
 		},
+		// The default listener is loopback only: local callers need no key.
+		Auth: Auth{Anonymous: Anonymous{Enabled: true, Tenant: "default", Roles: []string{rbac.RoleAdmin}}},
 	}
 	c.applyDefaults()
 	if err := c.overlayEnv(getenv); err != nil {
@@ -142,6 +175,19 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Discovery.Timeout == 0 {
 		c.Discovery.Timeout = 2 * time.Second
+	}
+	if c.Auth.Anonymous.Enabled && c.Auth.Anonymous.Tenant == "" {
+		c.Auth.Anonymous.Tenant = "default"
+	}
+	if c.Auth.Anonymous.Enabled && len(c.Auth.Anonymous.Roles) == 0 {
+		c.Auth.Anonymous.Roles = []string{rbac.RoleUser}
+	}
+	c.Auth.Keys = c.Auth.Keys.WithDefaults()
+	c.Auth.JWT = c.Auth.JWT.WithDefaults()
+	c.Roles = rbac.WithDefaults(c.Roles)
+	c.Limits = c.Limits.WithDefaults()
+	if c.Usage.FlushInterval == 0 {
+		c.Usage.FlushInterval = 5 * time.Second
 	}
 	c.addBuiltin()
 	for i := range c.Backends {
@@ -210,7 +256,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 }
 
 // overlayEnv resolves secrets and the few fields environment variables may
-// set: RAGWAY_ADDR and RAGWAY_DATA_DIR.
+// set: RAGWAY_ADDR, RAGWAY_DATA_DIR and RAGWAY_REDIS_PASSWORD.
 func (c *Config) overlayEnv(getenv func(string) string) error {
 	if getenv == nil {
 		return nil
@@ -221,7 +267,26 @@ func (c *Config) overlayEnv(getenv func(string) string) error {
 	if v := getenv("RAGWAY_DATA_DIR"); v != "" {
 		c.DataDir = v
 	}
+	if v := getenv("RAGWAY_REDIS_PASSWORD"); v != "" {
+		c.Limits.Redis.Password = llm.Secret(v)
+	}
 	var errs []error
+	secret := func(owner, env string, dst *llm.Secret) {
+		if env == "" {
+			return
+		}
+		v := getenv(env)
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s: environment variable %s is empty or unset", owner, env))
+		}
+		*dst = llm.Secret(v)
+	}
+	secret("auth.keys.postgres", c.Auth.Keys.Postgres.DSNEnv, &c.Auth.Keys.Postgres.DSN)
+	secret("auth.keys", c.Auth.Keys.PepperEnv, &c.Auth.Keys.Pepper)
+	for i := range c.Auth.JWT.Issuers {
+		is := &c.Auth.JWT.Issuers[i]
+		secret(fmt.Sprintf("auth.jwt issuer %q", is.Issuer), is.HMACSecretEnv, &is.HMACSecret)
+	}
 	for i := range c.Backends {
 		b := &c.Backends[i]
 		if b.APIKeyEnv == "" {
@@ -280,5 +345,34 @@ func (c *Config) Validate() error {
 	if err := routing.Validate(c.Routes, names); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateAccess()...)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateAccess() []error {
+	var errs []error
+	checks := []error{c.Auth.Keys.Validate(), rbac.Validate(c.Roles), c.Limits.Validate()}
+	if len(c.Auth.JWT.Issuers) > 0 {
+		checks = append(checks, c.Auth.JWT.Validate())
+	}
+	for _, err := range checks {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	known := map[string]bool{}
+	for _, r := range c.Roles {
+		known[r.Name] = true
+	}
+	if a := c.Auth.Anonymous; a.Enabled {
+		for _, r := range a.Roles {
+			if !known[r] {
+				errs = append(errs, fmt.Errorf("auth.anonymous: unknown role %q", r))
+			}
+		}
+	}
+	if c.Usage.FlushInterval < 100*time.Millisecond {
+		errs = append(errs, errors.New("usage.flush_interval must be at least 100ms"))
+	}
+	return errs
 }

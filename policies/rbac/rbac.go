@@ -173,3 +173,9 @@ func Match(pattern, s string) bool {
 	}
 	return p == len(pattern)
 }
+
+// Role returns the named role.
+func (a *Authorizer) Role(name string) (Role, bool) {
+	r, ok := a.roles[name]
+	return r, ok
+}

@@ -36,6 +36,7 @@ const usage = `ragway: an OpenAI-compatible RAG and LLM serving gateway
 Usage:
   ragway serve [--config FILE] [--addr HOST:PORT] [--data-dir DIR]
   ragway config check FILE
+  ragway keys create|list|revoke|rotate --tenant T ...   (ragway keys lists them)
   ragway bench [flags]          (ragway bench -h lists them)
   ragway version
 `
@@ -55,6 +56,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 			return usageError{"usage: ragway config check FILE"}
 		}
 		return configCheck(args[2], stdout, getenv)
+	case "keys":
+		return keysCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
@@ -85,13 +88,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		}
 		defer stop()
 	}
-	var cfg *config.Config
-	var err error
-	if *path != "" {
-		cfg, err = config.Load(*path, getenv)
-	} else {
-		cfg, err = config.Default(getenv)
-	}
+	cfg, err := loadConfig(*path, getenv)
 	if err != nil {
 		return err
 	}
