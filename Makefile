@@ -5,7 +5,10 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/ragway/ragway/cmd/ragway/cli.Version=$(VERSION)
 FUZZTIME ?= 30s
 
-.PHONY: help build run test test-short fuzz bench lint tidy-check clean
+.PHONY: help build run test test-short fuzz bench lint tidy-check clean services-up services-down
+
+# The tests read the services' addresses from the environment.
+SERVICES_ENV = eval "$$(deploy/dev/services.sh env)" &&
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -16,13 +19,19 @@ build: ## Build bin/ragway
 run: build ## Build and start the gateway with the embedded defaults (127.0.0.1:8080, ./data)
 	./$(BIN) serve
 
-test: ## Vet, run every test with the race detector, and run each benchmark once
+test: services-up ## Start Redis and PostgreSQL, vet, run every test with the race detector, and each benchmark once
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m ./...
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 10m ./...
+	$(SERVICES_ENV) $(GO) test -race -count=1 -timeout 20m ./...
+	$(SERVICES_ENV) $(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 10m ./...
 
-test-short: ## Run the tests without the race detector
-	$(GO) test -count=1 ./...
+test-short: services-up ## Run the tests without the race detector
+	$(SERVICES_ENV) $(GO) test -count=1 ./...
+
+services-up: ## Install (if missing) and start Redis and PostgreSQL on loopback
+	deploy/dev/services.sh up >/dev/null
+
+services-down: ## Stop the services
+	deploy/dev/services.sh down
 
 fuzz: ## Run every fuzz target for FUZZTIME each
 	@for pkg in $$($(GO) list ./...); do \

@@ -44,11 +44,13 @@ type Launcher interface {
 }
 
 // GatewayConfig returns the YAML config of a gateway listening on addr
-// that routes Model to upstreamURL, with access logs off.
+// that routes Model to upstreamURL, with access logs off and callers
+// admitted without credentials (auth off).
 func GatewayConfig(upstreamURL, addr, dataDir string) []byte {
 	return fmt.Appendf(nil, `server: {addr: %q, shutdown_timeout: 2s}
 data_dir: %q
 log: {level: warn}
+auth: {anonymous: {enabled: true}}
 backends:
   - {name: fake, type: openai, url: %q}
 routes:

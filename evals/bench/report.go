@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -16,17 +19,20 @@ const (
 	MaxPeakRSS         = 60_000_000 // bytes
 )
 
+// busyLoad is the load average above which a run is flagged as skewed.
+const busyLoad = 0.5
+
 // Side is what one path (direct or through the gateway) measured.
 type Side struct {
 	// Latency is at concurrency 1.
 	Latency Summary `json:"latency_c1"`
 	// RPS is requests per second at the configured concurrency.
-	RPS        float64 `json:"rps"`
-	Requests   int64   `json:"throughput_requests"`
-	Errors     int64   `json:"errors"`
-	TTFT       Summary `json:"ttft"`
-	Frames     Frames  `json:"frames"`
-	Seconds    float64 `json:"throughput_seconds"`
+	RPS      float64 `json:"rps"`
+	Requests int64   `json:"throughput_requests"`
+	Errors   int64   `json:"errors"`
+	TTFT     Summary `json:"ttft"`
+	Frames   Frames  `json:"frames"`
+	Seconds  float64 `json:"throughput_seconds"`
 }
 
 // Target is one speed goal and whether the run met it.
@@ -45,6 +51,10 @@ type Report struct {
 	PinningText string `json:"pinning_text"`
 	// GatewayProcess says where the gateway ran.
 	GatewayProcess string `json:"gateway_process"`
+	// LoadAverage is the machine's 1-minute load average before the run
+	// (-1 when unknown): other processes on the pinned CPUs skew every
+	// figure.
+	LoadAverage float64 `json:"load_average"`
 
 	Direct  Side `json:"direct"`
 	Gateway Side `json:"gateway"`
@@ -118,6 +128,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "ragway bench: the same chat request straight to the fake upstream (zero latency) and through the gateway\n")
 	fmt.Fprintf(w, "pinning: %s\n", r.PinningText)
 	fmt.Fprintf(w, "gateway: %s\n", r.GatewayProcess)
+	if r.LoadAverage >= 0 {
+		fmt.Fprintf(w, "machine: load average %.2f before the run", r.LoadAverage)
+		if r.LoadAverage > busyLoad {
+			fmt.Fprint(w, " (busy: other processes share the CPUs, so the figures are skewed; rerun on a quiet machine)")
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "load:    %d requests at c=1 after %d warm-up; %s at c=%d; %d streams of %d chunks\n\n",
 		o.Requests, o.Warmup, o.Duration, o.Concurrency, o.Streams, o.Chunks)
 
@@ -141,7 +158,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("SSE frames received/sent", fmt.Sprintf("%d/%d", d.Frames.Payloads, r.FramesPerStream*d.Frames.Streams),
 		fmt.Sprintf("%d/%d", g.Frames.Payloads, r.FramesSent), "", fmt.Sprintf("lost %d, merged %d", r.FramesLost, g.Frames.Merged))
 	row("peak RSS (VmHWM)", "-", mb(r.PeakRSS), "", "")
-	row("X-Ragway-Overhead-Ms p50/p99", "-", fmt.Sprintf("%s / %s", us(r.Overhead.P50), us(r.Overhead.P99)), "", "")
+	overhead := "absent"
+	if r.Overhead.N > 0 {
+		overhead = fmt.Sprintf("%s / %s", us(r.Overhead.P50), us(r.Overhead.P99))
+	}
+	row("X-Ragway-Overhead-Ms p50/p99", "-", overhead, "", "")
 	row("errors", fmt.Sprint(d.Errors), fmt.Sprint(g.Errors), "", "")
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
@@ -171,6 +192,20 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		return fmt.Errorf("write json: %w", err)
 	}
 	return nil
+}
+
+// loadAverage reads the 1-minute load average, -1 when unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 func ratio(a, b float64) float64 {

@@ -15,6 +15,7 @@ func goodReport() *Report {
 	return &Report{
 		Options:     DefaultOptions,
 		PinningText: "gateway pinned to CPU 0",
+		LoadAverage: 0.1,
 		Direct: Side{
 			Latency: Summary{N: 1000, P50: 40 * us, P99: 80 * us},
 			RPS:     20000,
@@ -90,6 +91,7 @@ func TestWriteTable(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"pinning: gateway pinned to CPU 0",
+		"machine: load average 0.10 before the run\n",
 		"latency p99, c=1",
 		"80.0 µs", "200.0 µs", "2.50×", "+120.0 µs",
 		"requests/s, c=32", "20000", "12000", "0.60×",
@@ -113,6 +115,15 @@ func TestWriteTable(t *testing.T) {
 	require.Equal(t, "PASS", result("throughput at c=32 vs direct"))
 	require.Equal(t, "PASS", result("lost or merged SSE frames"))
 	require.Equal(t, "FAIL", result("gateway peak RSS"))
+}
+
+func TestWriteTableBusyMachine(t *testing.T) {
+	r := goodReport()
+	r.LoadAverage = 3.5
+	r.Evaluate()
+	var buf bytes.Buffer
+	require.NoError(t, r.WriteTable(&buf))
+	require.Contains(t, buf.String(), "load average 3.50 before the run (busy:")
 }
 
 func TestWriteJSON(t *testing.T) {

@@ -110,6 +110,7 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("bench options: %w", err)
 	}
+	load := loadAverage()
 	up, err := llmtest.Start("127.0.0.1:0", llmtest.WithChunks(o.Chunks), llmtest.WithRecordLimit(0))
 	if err != nil {
 		return nil, fmt.Errorf("start fake upstream: %w", err)
@@ -122,7 +123,8 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Options: o, Pinning: r.Pinning, PinningText: r.Pinning.String(), GatewayProcess: gw.Describe()}
+	rep := &Report{Options: o, Pinning: r.Pinning, PinningText: r.Pinning.String(), GatewayProcess: gw.Describe(),
+		LoadAverage: load}
 	err = measure(ctx, o, p, up.OpenAIURL(), gw, rep)
 	if cerr := gw.Close(); err == nil && cerr != nil {
 		err = cerr
@@ -189,62 +191,18 @@ func measure(ctx context.Context, o Options, p progress, upstreamURL string, gw 
 	if err := warmUp(ctx, o, p, chat, stream); err != nil {
 		return err
 	}
-
-	lat := [2]*latencyRun{newLatencyRun(o.Requests, false), newLatencyRun(o.Requests, true)}
-	err = phase(p, "latency c=1, direct and gateway in turns", 2*int64(o.Requests), 0, func(done *atomic.Int64) error {
-		for sent := 0; sent < o.Requests; sent += latencyBlock {
-			n := min(latencyBlock, o.Requests-sent)
-			if err := lat[0].sequential(ctx, chat.direct, n, done); err != nil {
-				return err
-			}
-			if err := lat[1].sequential(ctx, chat.gateway, n, done); err != nil {
-				return err
-			}
-		}
-		return errors.Join(lat[0].check(), lat[1].check())
-	})
+	lat, err := latencyPhase(ctx, o, p, chat)
 	if err != nil {
 		return err
 	}
-
-	var tp [2]throughputRun
-	rounds := max(1, int((o.Duration+roundTime-1)/roundTime))
-	err = phase(p, fmt.Sprintf("throughput c=%d, direct and gateway in turns", o.Concurrency), 0, 2*o.Duration, func(done *atomic.Int64) error {
-		for i := range rounds {
-			d := o.Duration / time.Duration(rounds)
-			if i == rounds-1 {
-				d = o.Duration - d*time.Duration(rounds-1)
-			}
-			if err := tp[0].concurrent(ctx, chat.direct, o.Concurrency, d, done); err != nil {
-				return err
-			}
-			if err := tp[1].concurrent(ctx, chat.gateway, o.Concurrency, d, done); err != nil {
-				return err
-			}
-		}
-		return errors.Join(tp[0].check(), tp[1].check())
-	})
+	tp, err := throughputPhase(ctx, o, p, chat)
 	if err != nil {
 		return err
 	}
-
-	st := [2]*streamRun{newStreamRun(o.Streams), newStreamRun(o.Streams)}
-	err = phase(p, "streams, direct and gateway in turns", 2*int64(o.Streams), 0, func(done *atomic.Int64) error {
-		for sent := 0; sent < o.Streams; sent += streamBlock {
-			n := min(streamBlock, o.Streams-sent)
-			if err := st[0].sequential(ctx, stream.direct, n, done); err != nil {
-				return err
-			}
-			if err := st[1].sequential(ctx, stream.gateway, n, done); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	st, err := streamPhase(ctx, o, p, stream)
 	if err != nil {
 		return err
 	}
-
 	for i, s := range []*Side{&rep.Direct, &rep.Gateway} {
 		s.Latency = Summarize(lat[i].samples)
 		s.RPS, s.Requests, s.Seconds = tp[i].rps(), tp[i].requests, tp[i].elapsed.Seconds()
@@ -259,6 +217,65 @@ func measure(ctx context.Context, o Options, p progress, upstreamURL string, gw 
 		return fmt.Errorf("gateway peak rss: %w", err)
 	}
 	return nil
+}
+
+// latencyPhase sends Requests to each path at concurrency 1, in blocks.
+func latencyPhase(ctx context.Context, o Options, p progress, chat paths) ([2]*latencyRun, error) {
+	lat := [2]*latencyRun{newLatencyRun(o.Requests, false), newLatencyRun(o.Requests, true)}
+	err := phase(p, "latency c=1, direct and gateway in turns", 2*int64(o.Requests), 0, func(done *atomic.Int64) error {
+		for sent := 0; sent < o.Requests; sent += latencyBlock {
+			n := min(latencyBlock, o.Requests-sent)
+			if err := lat[0].sequential(ctx, chat.direct, n, done); err != nil {
+				return err
+			}
+			if err := lat[1].sequential(ctx, chat.gateway, n, done); err != nil {
+				return err
+			}
+		}
+		return errors.Join(lat[0].check(), lat[1].check())
+	})
+	return lat, err
+}
+
+// throughputPhase loads each path at Concurrency for Duration, in rounds.
+func throughputPhase(ctx context.Context, o Options, p progress, chat paths) ([2]*throughputRun, error) {
+	tp := [2]*throughputRun{{}, {}}
+	rounds := max(1, int((o.Duration+roundTime-1)/roundTime))
+	desc := fmt.Sprintf("throughput c=%d, direct and gateway in turns", o.Concurrency)
+	err := phase(p, desc, 0, 2*o.Duration, func(done *atomic.Int64) error {
+		for i := range rounds {
+			d := o.Duration / time.Duration(rounds)
+			if i == rounds-1 {
+				d = o.Duration - d*time.Duration(rounds-1)
+			}
+			if err := tp[0].concurrent(ctx, chat.direct, o.Concurrency, d, done); err != nil {
+				return err
+			}
+			if err := tp[1].concurrent(ctx, chat.gateway, o.Concurrency, d, done); err != nil {
+				return err
+			}
+		}
+		return errors.Join(tp[0].check(), tp[1].check())
+	})
+	return tp, err
+}
+
+// streamPhase opens Streams streams on each path, one at a time, in blocks.
+func streamPhase(ctx context.Context, o Options, p progress, stream paths) ([2]*streamRun, error) {
+	st := [2]*streamRun{newStreamRun(o.Streams), newStreamRun(o.Streams)}
+	err := phase(p, "streams, direct and gateway in turns", 2*int64(o.Streams), 0, func(done *atomic.Int64) error {
+		for sent := 0; sent < o.Streams; sent += streamBlock {
+			n := min(streamBlock, o.Streams-sent)
+			if err := st[0].sequential(ctx, stream.direct, n, done); err != nil {
+				return err
+			}
+			if err := st[1].sequential(ctx, stream.gateway, n, done); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return st, err
 }
 
 // warmUp sends Warmup requests and a few streams on each path, then loads

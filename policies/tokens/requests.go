@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/pkoukk/tiktoken-go"
-
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/wire"
 )
@@ -56,7 +54,7 @@ func (c *Counter) Chat(model string, messages []wire.Message, tools []wire.Tool)
 	return n, nil
 }
 
-func messageTokens(tk *tiktoken.Tiktoken, m *wire.Message) int {
+func messageTokens(tk *encoder, m *wire.Message) int {
 	n := TokensPerMessage + countText(tk, m.Role)
 	if m.Name != "" {
 		n += TokensPerName + countText(tk, m.Name)
@@ -73,7 +71,7 @@ func messageTokens(tk *tiktoken.Tiktoken, m *wire.Message) int {
 
 // contentTokens counts a message's content: a JSON string or an array of
 // content parts. Anything else is counted as its raw JSON text.
-func contentTokens(tk *tiktoken.Tiktoken, raw json.RawMessage) int {
+func contentTokens(tk *encoder, raw json.RawMessage) int {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0
 	}
@@ -141,7 +139,7 @@ func (c *Counter) Embedding(model string, input []string) (int, error) {
 	return sumTexts(tk, input), nil
 }
 
-func sumTexts(tk *tiktoken.Tiktoken, texts []string) int {
+func sumTexts(tk *encoder, texts []string) int {
 	n := 0
 	for _, t := range texts {
 		n += countText(tk, t)
@@ -164,4 +162,17 @@ func (c *Counter) Request(req *llm.Request) (int, error) {
 		return 0, fmt.Errorf("count request: %w", err)
 	}
 	return c.Chat(req.Model, messages, tools)
+}
+
+// MaxTokens returns the completion cap a request asks for:
+// "max_completion_tokens", else "max_tokens", else 0. Malformed or negative
+// values count as 0 (request validation reports them).
+func MaxTokens(req *llm.Request) int {
+	for _, name := range []string{"max_completion_tokens", "max_tokens"} {
+		var n int
+		if ok, err := req.Field(name, &n); ok && err == nil && n > 0 {
+			return n
+		}
+	}
+	return 0
 }

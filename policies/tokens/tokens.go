@@ -54,12 +54,18 @@ var (
 
 type encodingEntry struct {
 	once sync.Once
-	tk   *tiktoken.Tiktoken
+	enc  *encoder
 	err  error
 }
 
+// encoder is a loaded encoding and its name.
+type encoder struct {
+	name string
+	tk   *tiktoken.Tiktoken
+}
+
 // encoding returns the process-wide encoder for name, loading it once.
-func encoding(name string) (*tiktoken.Tiktoken, error) {
+func encoding(name string) (*encoder, error) {
 	loaderOnce.Do(func() { tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader()) })
 	encMu.Lock()
 	e, ok := encs[name]
@@ -69,12 +75,14 @@ func encoding(name string) (*tiktoken.Tiktoken, error) {
 	}
 	encMu.Unlock()
 	e.once.Do(func() {
-		e.tk, e.err = tiktoken.GetEncoding(name)
-		if e.err != nil {
-			e.err = fmt.Errorf("load encoding %s: %w", name, e.err)
+		tk, err := tiktoken.GetEncoding(name)
+		if err != nil {
+			e.err = fmt.Errorf("load encoding %s: %w", name, err)
+			return
 		}
+		e.enc = &encoder{name: name, tk: tk}
 	})
-	return e.tk, e.err
+	return e.enc, e.err
 }
 
 // Preload loads the encodings so the first request does not pay for it
@@ -99,7 +107,7 @@ type Counter struct {
 	Default string
 }
 
-func (c *Counter) encoderFor(model string) (*tiktoken.Tiktoken, error) {
+func (c *Counter) encoderFor(model string) (*encoder, error) {
 	name := c.Default
 	if name == "" {
 		name = EncodingFor(model)
@@ -118,15 +126,15 @@ func (c *Counter) Text(model, text string) (int, error) {
 	return countText(tk, text), nil
 }
 
-func countText(tk *tiktoken.Tiktoken, text string) int {
+func countText(e *encoder, text string) int {
 	if text == "" {
 		return 0
 	}
 	if len(text) <= MaxTextBytes {
-		return len(tk.EncodeOrdinary(text))
+		return cachedCount(e.name, text, func(s string) int { return len(e.tk.EncodeOrdinary(s)) })
 	}
 	head := text[:MaxTextBytes]
-	n := len(tk.EncodeOrdinary(head))
+	n := len(e.tk.EncodeOrdinary(head))
 	// Extrapolate by bytes, rounding up.
 	return int((int64(n)*int64(len(text)) + int64(MaxTextBytes) - 1) / int64(MaxTextBytes))
 }

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Starts the real services the integration tests use, on loopback, with their
+# files under one state directory.
+#
+#   deploy/dev/services.sh up     install if missing, start, wait, print exports
+#   deploy/dev/services.sh down   stop everything this script started
+#   deploy/dev/services.sh env    print the exports
+#   deploy/dev/services.sh up redis   (any command) only the services named
+#
+# Use it as: eval "$(deploy/dev/services.sh up)"
+# Progress goes to stderr; stdout carries only the export lines.
+#
+# Adding a service: write <name>_install, <name>_up, <name>_down and
+# <name>_env functions and append <name> to SERVICES.
+set -euo pipefail
+
+STATE_DIR="${RAGWAY_SERVICES_DIR:-/tmp/ragway-services}"
+SERVICES=(redis postgres)
+
+REDIS_HOST=127.0.0.1
+REDIS_PORT="${RAGWAY_REDIS_PORT:-6390}"
+WAIT_SECONDS="${RAGWAY_SERVICES_WAIT:-30}"
+
+log() { echo "services: $*" >&2; }
+
+apt_install() {
+	# apt_install <command> <package>: installs package only if command is missing.
+	local cmd=$1 pkg=$2
+	if command -v "$cmd" >/dev/null 2>&1; then
+		return 0
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		log "$cmd is missing; run as root or install $pkg"
+		exit 1
+	fi
+	log "installing $pkg"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends "$pkg" >&2
+}
+
+wait_for() {
+	# wait_for <description> <command...>: polls until the command succeeds.
+	local what=$1
+	shift
+	local deadline=$((SECONDS + WAIT_SECONDS))
+	until "$@" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			log "$what did not become ready within ${WAIT_SECONDS}s"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# --- redis -------------------------------------------------------------------
+
+redis_dir() { echo "$STATE_DIR/redis"; }
+
+redis_ping() {
+	[ "$(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]
+}
+
+redis_install() {
+	apt_install redis-server redis-server
+	apt_install redis-cli redis-tools
+}
+
+redis_up() {
+	if redis_ping; then
+		log "redis already answers on $REDIS_HOST:$REDIS_PORT"
+		return 0
+	fi
+	local dir
+	dir=$(redis_dir)
+	mkdir -p "$dir"
+	redis-server --bind "$REDIS_HOST" --port "$REDIS_PORT" \
+		--daemonize yes --dir "$dir" \
+		--pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
+		--save "" --appendonly no --protected-mode yes >&2
+	wait_for "redis on $REDIS_HOST:$REDIS_PORT" redis_ping
+	log "redis ready on $REDIS_HOST:$REDIS_PORT"
+}
+
+redis_down() {
+	local pidfile
+	pidfile="$(redis_dir)/redis.pid"
+	if redis_ping; then
+		redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+	fi
+	if [ -f "$pidfile" ]; then
+		local pid
+		pid=$(cat "$pidfile")
+		local deadline=$((SECONDS + WAIT_SECONDS))
+		while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+			sleep 0.2
+		done
+		rm -f "$pidfile"
+	fi
+	log "redis stopped"
+}
+
+redis_env() {
+	echo "export RAGWAY_TEST_REDIS_ADDR=$REDIS_HOST:$REDIS_PORT"
+}
+
+# --- postgres ----------------------------------------------------------------
+# Debian's postgresql-15, run as the postgres user (it refuses root) from a
+# cluster under the state dir, TCP on loopback only, trust auth: for tests.
+
+PG_HOST=127.0.0.1
+PG_PORT="${RAGWAY_POSTGRES_PORT:-5440}"
+PG_BIN=/usr/lib/postgresql/15/bin
+
+postgres_dir() { echo "$STATE_DIR/postgres"; }
+
+pg_as() {
+	# pg_as <command...>: runs a server command as the postgres user when root.
+	if [ "$(id -u)" -eq 0 ]; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+postgres_ready() {
+	"$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" -d postgres -U postgres
+}
+
+postgres_psql() {
+	"$PG_BIN/psql" -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
+}
+
+postgres_install() {
+	apt_install "$PG_BIN/postgres" postgresql-15
+}
+
+postgres_bootstrap() {
+	# Creates the ragway role and database unless they exist.
+	if [ "$(postgres_psql -c "SELECT 1 FROM pg_roles WHERE rolname = 'ragway'")" != 1 ]; then
+		postgres_psql -c "CREATE ROLE ragway LOGIN" >&2
+	fi
+	if [ "$(postgres_psql -c "SELECT 1 FROM pg_database WHERE datname = 'ragway'")" != 1 ]; then
+		postgres_psql -c "CREATE DATABASE ragway OWNER ragway" >&2
+	fi
+}
+
+postgres_up() {
+	if postgres_ready; then
+		log "postgres already answers on $PG_HOST:$PG_PORT"
+		postgres_bootstrap
+		return 0
+	fi
+	local dir
+	dir=$(postgres_dir)
+	mkdir -p "$dir"
+	if [ "$(id -u)" -eq 0 ]; then
+		chown postgres:postgres "$dir"
+	fi
+	chmod 700 "$dir"
+	if [ ! -s "$dir/data/PG_VERSION" ]; then
+		log "creating postgres cluster in $dir/data"
+		pg_as "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-instructions >/dev/null
+	fi
+	pg_as "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -W \
+		-o "-c listen_addresses=$PG_HOST -p $PG_PORT -c unix_socket_directories=''" start >&2
+	wait_for "postgres on $PG_HOST:$PG_PORT" postgres_ready
+	postgres_bootstrap
+	log "postgres ready on $PG_HOST:$PG_PORT"
+}
+
+postgres_down() {
+	local data
+	data="$(postgres_dir)/data"
+	if [ -f "$data/postmaster.pid" ]; then
+		pg_as "$PG_BIN/pg_ctl" -D "$data" -m fast -w -t "$WAIT_SECONDS" stop >&2 || true
+	fi
+	log "postgres stopped"
+}
+
+postgres_env() {
+	echo "export RAGWAY_TEST_POSTGRES_DSN='postgres://ragway@$PG_HOST:$PG_PORT/ragway?sslmode=disable'"
+}
+
+# --- main --------------------------------------------------------------------
+
+each() {
+	local step=$1 svc
+	for svc in "${SERVICES[@]}"; do
+		"${svc}_${step}"
+	done
+}
+
+# Optional service names after the command select a subset:
+# deploy/dev/services.sh up redis
+if [ $# -gt 1 ]; then
+	for svc in "${@:2}"; do
+		if ! declare -F "${svc}_up" >/dev/null; then
+			echo "unknown service $svc (known: ${SERVICES[*]})" >&2
+			exit 2
+		fi
+	done
+	SERVICES=("${@:2}")
+fi
+
+case "${1:-}" in
+up)
+	mkdir -p "$STATE_DIR"
+	each install
+	each up
+	each env
+	;;
+down)
+	each down
+	;;
+env)
+	each env
+	;;
+*)
+	echo "usage: $0 up|down|env [service...]" >&2
+	exit 2
+	;;
+esac

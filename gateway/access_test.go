@@ -1,0 +1,206 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragway/ragway/policies/keys"
+)
+
+const accessConfig = `
+server: {addr: 127.0.0.1:0}
+auth:
+  keys: {cache_ttl: 200ms, negative_cache_ttl: 50ms}
+roles:
+  - {name: small-only, models: ["small-*"]}
+backends:
+  - {name: fake, type: openai, url: {{FAKE}}, retry: {attempts: 1}}
+routes:
+  - {model: small-chat, targets: [{backend: fake, model: m-small}]}
+  - {model: big-chat, targets: [{backend: fake, model: m-big}]}
+limits:
+  rules:
+    - {scope: key, match: "*", requests_per_minute: 5, burst: 5}
+`
+
+func (h *harness) newKey(tenant string, roles ...string) (string, string) {
+	h.t.Helper()
+	rec, secret, err := h.srv.keySvc.Create(context.Background(), keys.CreateRequest{Tenant: tenant, Name: "t", Roles: roles})
+	require.NoError(h.t, err)
+	return rec.ID, secret.Reveal()
+}
+
+func bearerH(key string) []string { return []string{"Authorization", "Bearer " + key} }
+
+func errorOf(t *testing.T, body string) errorDetail {
+	t.Helper()
+	var eb errorBody
+	require.NoError(t, json.Unmarshal([]byte(body), &eb), body)
+	require.NotEmpty(t, eb.Error.Message)
+	return eb.Error
+}
+
+func TestAuthenticationFailures(t *testing.T) {
+	h := startGateway(t, accessConfig)
+	_, good := h.newKey("acme", "user")
+	cases := []struct {
+		name   string
+		header []string
+		code   string
+	}{
+		{"missing", nil, "missing_api_key"},
+		{"not bearer", []string{"Authorization", "Basic abc"}, "invalid_api_key"},
+		{"empty bearer", []string{"Authorization", "Bearer "}, "invalid_api_key"},
+		{"unknown key", bearerH("rgw-aaaaaaaaaaaaaaaa-" + strings.Repeat("a", 52)), "invalid_api_key"},
+		{"tampered key", bearerH(good[:len(good)-1] + "x"), "invalid_api_key"},
+		{"garbage", bearerH("not-a-key"), "invalid_api_key"},
+		{"jwt without issuers", bearerH("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."), "invalid_api_key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, body := h.post("/v1/chat/completions", chatBody("small-chat", "hi"), tc.header...)
+			require.Equal(t, http.StatusUnauthorized, status)
+			e := errorOf(t, body)
+			require.Equal(t, tc.code, *e.Code)
+			require.NotContains(t, body, good[4:20], "the response never echoes a credential")
+		})
+	}
+	status, _, _ := h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(good)...)
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, h.logs.String(), good)
+}
+
+func TestModelAccessAndTenantIsolation(t *testing.T) {
+	h := startGateway(t, accessConfig)
+	_, small := h.newKey("acme", "small-only")
+	_, user := h.newKey("globex", "user")
+
+	status, _, _ := h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(small)...)
+	require.Equal(t, http.StatusOK, status)
+	status, _, body := h.post("/v1/chat/completions", chatBody("big-chat", "hi"), bearerH(small)...)
+	require.Equal(t, http.StatusNotFound, status, "a denied model looks like a missing one")
+	require.Equal(t, "model_not_found", *errorOf(t, body).Code)
+	require.Equal(t, 0, h.fake.ModelCount("m-big"))
+
+	// /v1/models lists only what the caller may use.
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/v1/models", nil)
+	req.Header.Set("Authorization", "Bearer "+small)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var list struct{ Data []modelObject }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
+	resp.Body.Close()
+	require.Len(t, list.Data, 1)
+	require.Equal(t, "small-chat", list.Data[0].ID)
+
+	// A user key can call both models, but not the admin API.
+	status, _, _ = h.post("/v1/chat/completions", chatBody("big-chat", "hi"), bearerH(user)...)
+	require.Equal(t, http.StatusOK, status)
+	status, _, _ = h.post("/admin/keys", `{"name":"x"}`, bearerH(user)...)
+	require.Equal(t, http.StatusForbidden, status)
+}
+
+func TestAdminKeysAndUsageAreTenantScoped(t *testing.T) {
+	h := startGateway(t, accessConfig)
+	_, acmeAdmin := h.newKey("acme", "admin")
+	globexKeyID, globexAdmin := h.newKey("globex", "admin")
+
+	status, _, body := h.post("/admin/keys", `{"name":"svc","roles":["small-only"],"expires_in":"24h"}`, bearerH(acmeAdmin)...)
+	require.Equal(t, http.StatusCreated, status, body)
+	var created keyWithSecret
+	require.NoError(t, json.Unmarshal([]byte(body), &created))
+	require.Equal(t, "acme", created.Tenant)
+	require.True(t, keys.IsKey(created.Key))
+
+	// The new key works, and its usage shows up for acme only.
+	status, _, _ = h.post("/v1/chat/completions", chatBody("small-chat", "count me"), bearerH(created.Key)...)
+	require.Equal(t, http.StatusOK, status)
+	usageOf := func(admin string) []map[string]any {
+		req, _ := http.NewRequest(http.MethodGet, h.url+"/admin/usage?group_by=key&step=1h", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var out struct{ Data []map[string]any }
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return out.Data
+	}
+	// Usage is recorded once the response is complete, just after the
+	// client has it.
+	var rows []map[string]any
+	require.Eventually(t, func() bool { rows = usageOf(acmeAdmin); return len(rows) == 1 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, created.ID, rows[0]["key"])
+	require.EqualValues(t, 1, rows[0]["requests"])
+	require.NotZero(t, rows[0]["prompt_tokens"])
+	require.Empty(t, usageOf(globexAdmin))
+
+	// Globex cannot see, revoke or rotate acme's key, nor act for acme.
+	for _, r := range []struct{ method, path string }{
+		{http.MethodGet, "/admin/keys/" + created.ID},
+		{http.MethodDelete, "/admin/keys/" + created.ID},
+		{http.MethodPost, "/admin/keys/" + created.ID + "/rotate"},
+		{http.MethodGet, "/admin/keys?tenant=acme"},
+	} {
+		req, _ := http.NewRequest(r.method, h.url+r.path, nil)
+		req.Header.Set("Authorization", "Bearer "+globexAdmin)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s %s", r.method, r.path)
+	}
+	req, _ := http.NewRequest(http.MethodGet, h.url+"/admin/keys", nil)
+	req.Header.Set("Authorization", "Bearer "+globexAdmin)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var list struct{ Data []keys.Record }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
+	resp.Body.Close()
+	require.Len(t, list.Data, 1)
+	require.Equal(t, globexKeyID, list.Data[0].ID)
+	require.NotContains(t, h.logs.String(), created.Key)
+
+	// Revocation takes effect at once on this replica.
+	req, _ = http.NewRequest(http.MethodDelete, h.url+"/admin/keys/"+created.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+acmeAdmin)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	status, _, _ = h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(created.Key)...)
+	require.Equal(t, http.StatusUnauthorized, status)
+
+	// A tenant admin cannot mint unknown roles.
+	status, _, _ = h.post("/admin/keys", `{"name":"x","roles":["root"]}`, bearerH(acmeAdmin)...)
+	require.Equal(t, http.StatusBadRequest, status)
+}
+
+func TestRateLimitHeadersAnd429(t *testing.T) {
+	h := startGateway(t, accessConfig)
+	_, key := h.newKey("acme", "user")
+	_, other := h.newKey("acme", "user")
+	for i := 0; i < 5; i++ {
+		status, hdr, _ := h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(key)...)
+		require.Equal(t, http.StatusOK, status)
+		require.Equal(t, "5", hdr.Get("x-ratelimit-limit-requests"))
+		require.Equal(t, string(rune('4'-i)), hdr.Get("x-ratelimit-remaining-requests"))
+		require.NotEmpty(t, hdr.Get("x-ratelimit-reset-requests"))
+	}
+	status, hdr, body := h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(key)...)
+	require.Equal(t, http.StatusTooManyRequests, status)
+	require.NotEmpty(t, hdr.Get("Retry-After"))
+	e := errorOf(t, body)
+	require.Equal(t, "rate_limit_exceeded", *e.Code)
+	require.Equal(t, "requests", e.Type)
+	require.Contains(t, e.Message, "key limit")
+	require.Equal(t, 5, h.fake.ModelCount("m-small"), "a rejected call never reaches the backend")
+	// The limit is per key: another key of the same tenant is unaffected.
+	status, _, _ = h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(other)...)
+	require.Equal(t, http.StatusOK, status)
+}

@@ -1,0 +1,232 @@
+// Package redislimit is the shared limits.Limiter: every limit's state lives
+// in Redis and each Acquire and Release is one atomic Lua script, so any
+// number of replicas together admit no more than the limits. It needs one
+// Redis (or a primary behind Sentinel); Redis Cluster is not supported since
+// the keys of one request may live in different slots.
+package redislimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ragway/ragway/policies/limits"
+)
+
+var (
+	_ limits.Limiter  = (*Limiter)(nil)
+	_ limits.Reloader = (*Limiter)(nil)
+)
+
+// Limiter meters requests against Redis.
+type Limiter struct {
+	client     redis.UniversalClient
+	shared     *sharedClient
+	plan       *limits.Plan
+	prefix     string
+	failClosed bool
+	leaseTTL   time.Duration
+	opts       limits.Options
+	// useClock passes opts.Now to the scripts; otherwise they use Redis
+	// TIME, one clock for every replica.
+	useClock bool
+	leasePfx string
+	leaseSeq atomic.Uint64
+	closed   atomic.Bool
+}
+
+// sharedClient counts the limiters (a limiter and its reloads) using one
+// client; the last Close closes it.
+type sharedClient struct {
+	refs  atomic.Int64
+	owned bool
+}
+
+// New connects to cfg.Redis (defaults applied, validated). It does not
+// contact Redis: an unreachable Redis shows on the first Acquire.
+func New(cfg limits.Config, opts limits.Options) (*Limiter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("redis limiter: %w", err)
+	}
+	rc := cfg.Redis
+	client := redis.NewClient(&redis.Options{
+		Addr: rc.Addr, Password: rc.Password.Reveal(), DB: rc.DB,
+		DialTimeout: rc.DialTimeout, ReadTimeout: rc.ReadTimeout, WriteTimeout: rc.WriteTimeout,
+		PoolSize: rc.PoolSize,
+		// A retried script could be applied twice; a failure goes to
+		// on_redis_error instead.
+		MaxRetries: -1,
+		// Fail fast when Redis is down: on_redis_error decides, not retries.
+		DialerRetries: 1,
+	})
+	return newLimiter(client, &sharedClient{owned: true}, cfg, opts), nil
+}
+
+// NewWithClient uses an existing client, which Close leaves open.
+func NewWithClient(client redis.UniversalClient, cfg limits.Config, opts limits.Options) (*Limiter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("redis limiter: %w", err)
+	}
+	return newLimiter(client, &sharedClient{}, cfg, opts), nil
+}
+
+func newLimiter(client redis.UniversalClient, shared *sharedClient, cfg limits.Config, opts limits.Options) *Limiter {
+	shared.refs.Add(1)
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	return &Limiter{
+		client: client, shared: shared, plan: limits.NewPlan(cfg), prefix: cfg.Redis.KeyPrefix,
+		failClosed: cfg.OnRedisError == limits.FailClosed, leaseTTL: cfg.LeaseTTL,
+		useClock: opts.Now != nil, opts: opts.WithDefaults(), leasePfx: hex.EncodeToString(id[:]) + ":",
+	}
+}
+
+// Reload returns a limiter for cfg on the same connection. State lives in
+// Redis, so it survives; cfg.Redis is ignored (a changed address needs a
+// new limiter from New).
+func (l *Limiter) Reload(cfg limits.Config) (limits.Limiter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("redis limiter: %w", err)
+	}
+	cfg.Redis.KeyPrefix = l.prefix
+	opts := l.opts
+	if !l.useClock {
+		opts.Now = nil
+	}
+	return newLimiter(l.client, l.shared, cfg, opts), nil
+}
+
+// Close closes the connection once every limiter sharing it is closed.
+func (l *Limiter) Close() error {
+	if !l.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if l.shared.refs.Add(-1) == 0 && l.shared.owned {
+		if err := l.client.Close(); err != nil {
+			return fmt.Errorf("close redis limiter: %w", err)
+		}
+	}
+	return nil
+}
+
+func (l *Limiter) nowArg(now time.Time) int64 {
+	if l.useClock {
+		return max(int64(limits.Micros(now)), 1)
+	}
+	return 0
+}
+
+// Acquire runs every applicable check in one script.
+func (l *Limiter) Acquire(ctx context.Context, req limits.Request) (*limits.Lease, error) {
+	now := l.opts.Now()
+	checks, reserve := l.plan.Checks(nil, req, now)
+	if len(checks) == 0 {
+		return limits.NewLease(limits.Status{}, int(reserve), nil), nil
+	}
+	leaseID := l.leasePfx + strconv.FormatUint(l.leaseSeq.Add(1), 36)
+	keys := make([]string, len(checks))
+	args := make([]any, 0, 3+5*len(checks))
+	args = append(args, l.nowArg(now), leaseID, l.leaseTTL.Microseconds())
+	for i := range checks {
+		c := &checks[i]
+		keys[i] = l.prefix + c.Key
+		args = append(args, kindCode(c.Kind), c.Limit, c.Interval, c.Cost, int64(limits.Micros(c.PeriodEnd)))
+	}
+	res, err := acquireScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	if err != nil {
+		return l.storeFailed(ctx, "acquire", err)
+	}
+	if len(res) < 3 {
+		return l.storeFailed(ctx, "acquire", fmt.Errorf("unexpected reply of %d values", len(res)))
+	}
+	if res[0] == 0 {
+		i := int(res[1]) - 1
+		if i < 0 || i >= len(checks) {
+			return l.storeFailed(ctx, "acquire", fmt.Errorf("unexpected check index %d", i))
+		}
+		return nil, limits.Reject(&checks[i], time.Duration(res[2])*time.Microsecond)
+	}
+	if len(res) != 1+2*len(checks) {
+		return l.storeFailed(ctx, "acquire", fmt.Errorf("unexpected reply of %d values", len(res)))
+	}
+	var st limits.Status
+	for i := range checks {
+		st.Observe(&checks[i], res[1+2*i], time.Duration(res[2+2*i])*time.Microsecond)
+	}
+	return limits.NewLease(st, int(reserve), func(ctx context.Context, u limits.Usage) error {
+		return l.release(ctx, leaseID, checks, reserve, u)
+	}), nil
+}
+
+func (l *Limiter) release(ctx context.Context, leaseID string, checks []limits.Check, reserve int64, u limits.Usage) error {
+	diff := int64(max(u.PromptTokens, 0)) + int64(max(u.CompletionTokens, 0)) - reserve
+	keys := make([]string, 0, len(checks))
+	args := make([]any, 0, 3+2*len(checks))
+	args = append(args, l.nowArg(l.opts.Now()), leaseID, diff)
+	for i := range checks {
+		c := &checks[i]
+		if c.Kind == limits.KindRequests {
+			continue
+		}
+		keys = append(keys, l.prefix+c.Key)
+		args = append(args, kindCode(c.Kind), c.Interval)
+	}
+	if len(keys) == 0 || (diff == 0 && !hasConcurrency(checks)) {
+		return nil
+	}
+	if err := releaseScript.Run(ctx, l.client, keys, args...).Err(); err != nil {
+		_, err = l.storeFailed(ctx, "release", err)
+		return err
+	}
+	return nil
+}
+
+func hasConcurrency(checks []limits.Check) bool {
+	for i := range checks {
+		if checks[i].Kind == limits.KindConcurrency {
+			return true
+		}
+	}
+	return false
+}
+
+// storeFailed applies on_redis_error. A cancelled caller is not a store
+// failure and is returned as is.
+func (l *Limiter) storeFailed(ctx context.Context, op string, err error) (*limits.Lease, error) {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return nil, fmt.Errorf("%s limits: %w", op, ctx.Err())
+	}
+	l.opts.OnStoreError(op, err)
+	level := slog.LevelWarn
+	if l.failClosed {
+		level = slog.LevelError
+	}
+	l.opts.Logger.LogAttrs(ctx, level, "redis limiter failed",
+		slog.String("op", op), slog.String("error", err.Error()), slog.Bool("fail_closed", l.failClosed))
+	if op == "release" {
+		return nil, fmt.Errorf("release limits: %w", err)
+	}
+	if l.failClosed {
+		return nil, limits.Unavailable(time.Second)
+	}
+	return limits.NewLease(limits.Status{}, 0, nil), nil
+}
+
+func kindCode(k limits.Kind) string {
+	switch k {
+	case limits.KindConcurrency:
+		return "c"
+	case limits.KindBudget:
+		return "b"
+	default:
+		return "g"
+	}
+}
