@@ -402,6 +402,15 @@ func TestE2ESecretsNeverLeak(t *testing.T) {
 		h.fake.ClearFaults()
 	}
 	require.Equal(t, http.StatusOK, record(h.post("/v1/embeddings", `{"model":"embed","input":"hello"}`)))
+	// A caller with a gateway key: it is a credential too.
+	c := h.client()
+	_, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model:    "chat",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hello")},
+	})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, record(h.post("/v1/chat/completions", chatBody("chat", "hello"),
+		"Authorization", "Bearer "+h.apiKey+"x")))
 	require.Equal(t, http.StatusNotFound, record(h.post("/v1/chat/completions", chatBody("nope", "hello"))))
 	resp, err := http.Get(h.url + "/metrics")
 	require.NoError(t, err)
@@ -410,7 +419,7 @@ func TestE2ESecretsNeverLeak(t *testing.T) {
 	require.NoError(t, err)
 	bodies = append(bodies, string(b))
 
-	for _, key := range []string{openAIKey, ollamaKey} {
+	for _, key := range []string{openAIKey, ollamaKey, h.apiKey} {
 		for _, body := range bodies {
 			require.NotContains(t, body, key, "a key reached a client")
 		}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/ragway/ragway/gateway/config"
 	"github.com/ragway/ragway/llm/llmtest"
+	"github.com/ragway/ragway/policies/keys"
 )
 
 // e2eRoutes are the chat routes of fakeConfig, one per backend type, with the
@@ -59,6 +60,9 @@ func startGatewayEnv(t *testing.T, fake *llmtest.Server, yamlText string, env ma
 	cfg, err := config.Parse([]byte(text), func(k string) string { return env[k] })
 	require.NoError(t, err)
 	cfg.DataDir = t.TempDir()
+	if !strings.Contains(text, "\nauth:") {
+		cfg.Auth.Anonymous = config.Anonymous{Enabled: true, Tenant: "default", Roles: []string{"user"}}
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testLogWriter()), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,7 +73,10 @@ func startGatewayEnv(t *testing.T, fake *llmtest.Server, yamlText string, env ma
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	h := &harness{t: t, fake: fake, srv: srv, url: "http://" + l.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1)}
+	_, key, err := srv.keySvc.Create(ctx, keys.CreateRequest{Tenant: "default", Name: "sdk", Roles: []string{"user"}})
+	require.NoError(t, err)
+	h := &harness{t: t, fake: fake, srv: srv, url: "http://" + l.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1),
+		apiKey: key.Reveal()}
 	go func() { h.done <- srv.Serve(ctx, l) }()
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(h.url + "/readyz")
