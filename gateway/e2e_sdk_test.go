@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -23,7 +20,6 @@ import (
 
 	"github.com/ragway/ragway/gateway/config"
 	"github.com/ragway/ragway/llm/llmtest"
-	"github.com/ragway/ragway/policies/keys"
 )
 
 // e2eRoutes are the chat routes of fakeConfig, one per backend type, with the
@@ -56,39 +52,7 @@ func requireGatewayHeaders(t *testing.T, h http.Header, target string) {
 // for configurations that read secrets.
 func startGatewayEnv(t *testing.T, fake *llmtest.Server, yamlText string, env map[string]string) *harness {
 	t.Helper()
-	text := strings.NewReplacer("{{FAKE}}", fake.OpenAIURL(), "{{OLLAMA}}", fake.URL()).Replace(yamlText)
-	cfg, err := config.Parse([]byte(text), func(k string) string { return env[k] })
-	require.NoError(t, err)
-	cfg.DataDir = t.TempDir()
-	if !strings.Contains(text, "\nauth:") {
-		cfg.Auth.Anonymous = config.Anonymous{Enabled: true, Tenant: "default", Roles: []string{"user"}}
-	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testLogWriter()), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := New(ctx, cfg, Options{Logger: log})
-	if err != nil {
-		cancel()
-		require.NoError(t, err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	_, key, err := srv.keySvc.Create(ctx, keys.CreateRequest{Tenant: "default", Name: "sdk", Roles: []string{"user"}})
-	require.NoError(t, err)
-	h := &harness{t: t, fake: fake, srv: srv, url: "http://" + l.Addr().String(), logs: logs, cancel: cancel, done: make(chan error, 1),
-		apiKey: key.Reveal()}
-	go func() { h.done <- srv.Serve(ctx, l) }()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(h.url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 5*time.Second, 5*time.Millisecond)
-	t.Cleanup(h.stop)
-	t.Cleanup(http.DefaultClient.CloseIdleConnections)
-	return h
+	return startGatewayFull(t, fake, yamlText, env, "")
 }
 
 // startE2E is startGateway for tests that use the SDK client. Its cleanup

@@ -102,19 +102,33 @@ func startGateway(t *testing.T, yamlText string, opts ...llmtest.Option) *harnes
 
 func startGatewayWith(t *testing.T, fake *llmtest.Server, yamlText string) *harness {
 	t.Helper()
+	return startGatewayFull(t, fake, yamlText, nil, "")
+}
+
+// startGatewayFull starts a gateway in front of fake with env as its
+// environment and dataDir as its data dir (a new temporary one when empty;
+// replicas share one).
+func startGatewayFull(t *testing.T, fake *llmtest.Server, yamlText string, env map[string]string, dataDir string) *harness {
+	t.Helper()
 	text := strings.NewReplacer("{{FAKE}}", fake.OpenAIURL(), "{{OLLAMA}}", fake.URL()).Replace(yamlText)
-	cfg, err := config.Parse([]byte(text), func(string) string { return "" })
+	cfg, err := config.Parse([]byte(text), func(k string) string { return env[k] })
 	require.NoError(t, err)
-	cfg.DataDir = t.TempDir()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	cfg.DataDir = dataDir
 	if !strings.Contains(text, "\nauth:") {
 		// Tests of routing and resilience call without credentials.
 		cfg.Auth.Anonymous = config.Anonymous{Enabled: true, Tenant: "default", Roles: []string{"user"}}
 	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testLogWriter()), nil))
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(logs, testLogWriter()), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := New(ctx, cfg, Options{Logger: log})
-	require.NoError(t, err)
+	if err != nil {
+		cancel()
+		require.NoError(t, err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	_, key, err := srv.keySvc.Create(ctx, keys.CreateRequest{Tenant: "default", Name: "sdk", Roles: []string{"user"}})
@@ -136,6 +150,9 @@ func startGatewayWith(t *testing.T, fake *llmtest.Server, yamlText string) *harn
 
 // stop shuts the gateway down and waits for Serve to return.
 func (h *harness) stop() {
+	// An idle client connection that never carried a request would hold
+	// the graceful shutdown for seconds.
+	http.DefaultClient.CloseIdleConnections()
 	h.cancel()
 	select {
 	case err := <-h.done:

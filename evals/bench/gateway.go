@@ -31,16 +31,17 @@ type Gateway interface {
 	PeakRSS() (int64, error)
 	// Describe says where the gateway runs (process, CPUs).
 	Describe() string
+	// APIKey is the key callers send as a bearer token; empty when the
+	// gateway admits callers without credentials.
+	APIKey() string
 	// Close stops the gateway and waits for it.
 	Close() error
 }
 
 // Launcher starts gateways that route Model to an upstream.
 type Launcher interface {
-	// Launch starts a gateway in front of upstreamURL (an OpenAI base URL,
-	// ending in /v1) and returns once it is ready. When cpuProfile is set
-	// the gateway writes a CPU profile there when it stops.
-	Launch(ctx context.Context, upstreamURL, cpuProfile string) (Gateway, error)
+	// Launch starts the gateway s describes and returns once it is ready.
+	Launch(ctx context.Context, s Setup) (Gateway, error)
 }
 
 // GatewayConfig returns the YAML config of a gateway listening on addr
@@ -76,7 +77,7 @@ type Child struct {
 var _ Launcher = Child{}
 
 // Launch implements Launcher.
-func (c Child) Launch(ctx context.Context, upstreamURL, cpuProfile string) (Gateway, error) {
+func (c Child) Launch(ctx context.Context, s Setup) (Gateway, error) {
 	dir, err := os.MkdirTemp("", "ragway-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
@@ -88,13 +89,19 @@ func (c Child) Launch(ctx context.Context, upstreamURL, cpuProfile string) (Gate
 	}
 	cfg := filepath.Join(dir, "config.yaml")
 	dataDir := filepath.Join(dir, "data")
-	if err := os.WriteFile(cfg, GatewayConfig(upstreamURL, addr, dataDir), 0o600); err != nil {
+	yml := s.config(addr, dataDir)
+	key, err := prepareKey(ctx, s, yml)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := os.WriteFile(cfg, yml, 0o600); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("write config: %w", err)
 	}
 	args := []string{"serve", "--config", cfg, "--addr", addr, "--data-dir", dataDir}
-	if cpuProfile != "" {
-		args = append(args, "--cpuprofile", cpuProfile)
+	if s.CPUProfile != "" {
+		args = append(args, "--cpuprofile", s.CPUProfile)
 	}
 	name := c.Exe
 	if c.Pinning.Pinned {
@@ -110,7 +117,7 @@ func (c Child) Launch(ctx context.Context, upstreamURL, cpuProfile string) (Gate
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start gateway: %w", err)
 	}
-	p := &process{cmd: cmd, dir: dir, url: "http://" + addr, out: out, exited: make(chan struct{}),
+	p := &process{cmd: cmd, dir: dir, url: "http://" + addr, key: key, out: out, exited: make(chan struct{}),
 		stopTimeout: orDefault(c.StopTimeout, 5*time.Second)}
 	go func() {
 		p.waitErr = cmd.Wait()
@@ -135,6 +142,7 @@ type process struct {
 	cmd         *exec.Cmd
 	dir         string
 	url         string
+	key         string
 	out         *tailBuffer
 	exited      chan struct{}
 	waitErr     error
@@ -144,6 +152,8 @@ type process struct {
 }
 
 func (p *process) URL() string { return p.url }
+
+func (p *process) APIKey() string { return p.key }
 
 func (p *process) PeakRSS() (int64, error) { return peakRSS(p.cmd.Process.Pid) }
 

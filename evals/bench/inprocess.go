@@ -20,8 +20,8 @@ type InProcess struct{}
 var _ Launcher = InProcess{}
 
 // Launch implements Launcher. A CPU profile is not supported in process.
-func (InProcess) Launch(ctx context.Context, upstreamURL, cpuProfile string) (Gateway, error) {
-	if cpuProfile != "" {
+func (InProcess) Launch(ctx context.Context, s Setup) (Gateway, error) {
+	if s.CPUProfile != "" {
 		return nil, errors.New("cpu profile: not supported for an in-process gateway")
 	}
 	dir, err := os.MkdirTemp("", "ragway-bench-")
@@ -33,7 +33,14 @@ func (InProcess) Launch(ctx context.Context, upstreamURL, cpuProfile string) (Ga
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	cfg, err := config.Parse(GatewayConfig(upstreamURL, l.Addr().String(), dir), func(string) string { return "" })
+	yml := s.config(l.Addr().String(), dir)
+	key, err := prepareKey(ctx, s, yml)
+	if err != nil {
+		_ = l.Close()
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	cfg, err := config.Parse(yml, noEnv)
 	if err != nil {
 		_ = l.Close()
 		_ = os.RemoveAll(dir)
@@ -47,7 +54,7 @@ func (InProcess) Launch(ctx context.Context, upstreamURL, cpuProfile string) (Ga
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("new gateway: %w", err)
 	}
-	g := &inProcess{url: "http://" + l.Addr().String(), dir: dir, cancel: cancel, done: make(chan struct{})}
+	g := &inProcess{url: "http://" + l.Addr().String(), key: key, dir: dir, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(g.done)
 		g.err = srv.Serve(sctx, l)
@@ -61,6 +68,7 @@ func (InProcess) Launch(ctx context.Context, upstreamURL, cpuProfile string) (Ga
 
 type inProcess struct {
 	url    string
+	key    string
 	dir    string
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -68,6 +76,8 @@ type inProcess struct {
 }
 
 func (g *inProcess) URL() string { return g.url }
+
+func (g *inProcess) APIKey() string { return g.key }
 
 func (g *inProcess) PeakRSS() (int64, error) { return peakRSS(0) }
 
