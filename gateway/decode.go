@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,12 +46,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 // decodeObject decodes a JSON object into its top-level fields.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return nil, invalid("", "We could not parse the JSON body of your request. The body must be a JSON object.")
-	}
-	if dec.More() {
-		return nil, invalid("", "We could not parse the JSON body of your request: unexpected data after the JSON object.")
+	// Unmarshal also rejects data after the object.
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, invalid("", "We could not parse the JSON body of your request. The body must be one JSON object.")
 	}
 	return fields, nil
 }

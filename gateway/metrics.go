@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -104,5 +102,3 @@ func (m *metrics) observeUsage(route, target string, prompt, completion int) {
 		m.tokens.WithLabelValues(route, target, "completion").Add(float64(completion))
 	}
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -146,28 +147,58 @@ func readBody(ctx context.Context, resp *http.Response) ([]byte, error) {
 
 // marshalRequest encodes req's fields with model and stream set.
 func marshalRequest(req *llm.Request, stream bool) ([]byte, error) {
-	c := req.Clone()
 	model, err := json.Marshal(req.Model)
 	if err != nil {
 		return nil, fmt.Errorf("encode model: %w", err)
 	}
-	c.Fields["model"] = model
+	var opts json.RawMessage
 	if stream {
-		c.Fields["stream"] = json.RawMessage("true")
-		opts, err := streamOptions(req.Fields["stream_options"])
-		if err != nil {
+		if opts, err = streamOptions(req.Fields["stream_options"]); err != nil {
 			return nil, err
 		}
-		c.Fields["stream_options"] = opts
+	}
+	// The client's fields are valid JSON already (they were decoded once):
+	// write them as they are, in sorted order, rather than re-encode a map.
+	keys := make([]string, 0, len(req.Fields)+2)
+	size := 64 + len(model) + len(opts)
+	for k, v := range req.Fields {
+		switch k {
+		case "model", "stream", "stream_options":
+			continue
+		}
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	slices.Sort(keys)
+	buf := make([]byte, 0, size)
+	buf = append(buf, `{"model":`...)
+	buf = append(buf, model...)
+	if stream {
+		buf = append(buf, `,"stream":true,"stream_options":`...)
+		buf = append(buf, opts...)
 	} else {
-		c.Fields["stream"] = json.RawMessage("false")
-		delete(c.Fields, "stream_options")
+		buf = append(buf, `,"stream":false`...)
 	}
-	body, err := json.Marshal(c.Fields)
-	if err != nil {
-		return nil, llm.InvalidRequest("", "encode request: %v", err)
+	for _, k := range keys {
+		buf = append(buf, ',')
+		buf = appendKey(buf, k)
+		buf = append(buf, ':')
+		buf = append(buf, req.Fields[k]...)
 	}
-	return body, nil
+	return append(buf, '}'), nil
+}
+
+// appendKey appends k as a JSON string.
+func appendKey(buf []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			q, _ := json.Marshal(k)
+			return append(buf, q...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, k...)
+	return append(buf, '"')
 }
 
 // streamOptions sets include_usage in the client's stream_options, keeping
