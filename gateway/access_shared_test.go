@@ -34,15 +34,17 @@ func TestLimitsHoldAcrossReplicas(t *testing.T) {
 	const limit = 30
 	for _, store := range []string{"redis", "memory"} {
 		t.Run(store, func(t *testing.T) {
+			redis := ""
+			if store == "redis" {
+				redis = `  redis: {addr: "` + redisAddr(t) + `", key_prefix: "ragway:test:` + time.Now().Format("150405.000000") + `:"}` + "\n"
+			}
 			cfg := `
 server: {addr: 127.0.0.1:0}
 auth: {keys: {cache_ttl: 1s}}
 backends: [{name: fake, type: openai, url: {{FAKE}}}]
 routes: [{model: chat, targets: [{backend: fake, model: m}]}]
 limits:
-  store: ` + store + `
-  redis: {addr: "` + redisAddr(t) + `", key_prefix: "ragway:test:` + t.Name() + time.Now().Format("150405.000") + `:"}
-  on_redis_error: fail_closed
+  store: ` + store + "\n" + redis + `  on_redis_error: fail_closed
   rules: [{scope: key, requests_per_minute: 30, burst: 30}]
 `
 			fake := llmtest.NewServer()
