@@ -27,6 +27,8 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "requests in flight in the throughput phase")
 	fs.IntVar(&o.Streams, "streams", o.Streams, "streamed requests per path")
 	fs.IntVar(&o.Chunks, "chunks", o.Chunks, "content chunks per streamed reply")
+	redisAddr := fs.String("redis", os.Getenv("RAGWAY_TEST_REDIS_ADDR"),
+		"Redis `ADDR` for the auth and limits row with limits in Redis (default $RAGWAY_TEST_REDIS_ADDR; none skips that row)")
 	noPin := fs.Bool("no-pin", false, "do not pin the gateway and the load generator to separate CPUs")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (the table goes to stderr)")
 	cpuProfile := fs.String("cpuprofile", "", "afterwards, load a fresh gateway for --duration and write its CPU profile to `FILE`")
@@ -68,6 +70,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Progress:   stderr,
 		Bars:       isTerminal(stderr),
 		CPUProfile: *cpuProfile,
+		RedisAddr:  *redisAddr,
 	}
 	rep, err := r.Run(ctx)
 	if err != nil {

@@ -36,6 +36,7 @@ const usage = `ragway: an OpenAI-compatible RAG and LLM serving gateway
 Usage:
   ragway serve [--config FILE] [--addr HOST:PORT] [--data-dir DIR]
   ragway config check FILE
+  ragway ingest PATH... --collection NAME [--server URL] [--api-key KEY]
   ragway keys create|list|revoke|rotate --tenant T ...   (ragway keys lists them)
   ragway bench [flags]          (ragway bench -h lists them)
   ragway version
@@ -56,6 +57,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 			return usageError{"usage: ragway config check FILE"}
 		}
 		return configCheck(args[2], stdout, getenv)
+	case "ingest":
+		return ingestCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		return keysCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "bench":
