@@ -14,17 +14,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/llm/upstream"
 )
 
 var _ llm.Backend = (*Backend)(nil)
@@ -32,21 +28,9 @@ var _ llm.Backend = (*Backend)(nil)
 // MaxResponseSize bounds a non-streaming response body and one stream line.
 const MaxResponseSize = 32 << 20
 
-// Options configures a Backend.
-type Options struct {
-	// BaseURL is the server root: http://host:11434.
-	BaseURL string
-	// Headers are added to every request.
-	Headers map[string]string
-	// ConnectTimeout bounds establishing a connection (default 2s).
-	ConnectTimeout time.Duration
-	// ResponseTimeout bounds the wait for response headers (default 120s).
-	ResponseTimeout time.Duration
-	// StreamIdleTimeout bounds the gap between two streamed lines (default 60s).
-	StreamIdleTimeout time.Duration
-	// MaxIdleConns bounds idle keep-alive connections (default 256).
-	MaxIdleConns int
-}
+// Options configures a Backend. BaseURL is the server root:
+// http://host:11434.
+type Options = upstream.Options
 
 // Backend talks to one Ollama server.
 type Backend struct {
@@ -59,44 +43,18 @@ type Backend struct {
 
 // New returns a Backend for o.BaseURL.
 func New(o Options) (*Backend, error) {
-	u, err := url.Parse(o.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("ollama: base url %q must be an absolute http(s) URL", o.BaseURL)
+	o, err := o.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("ollama: %w", err)
 	}
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = 2 * time.Second
-	}
-	if o.ResponseTimeout <= 0 {
-		o.ResponseTimeout = 120 * time.Second
-	}
-	if o.StreamIdleTimeout <= 0 {
-		o.StreamIdleTimeout = 60 * time.Second
-	}
-	if o.MaxIdleConns <= 0 {
-		o.MaxIdleConns = 256
-	}
-	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		DialContext:           d.DialContext,
-		ResponseHeaderTimeout: o.ResponseTimeout,
-		MaxIdleConns:          o.MaxIdleConns,
-		MaxIdleConnsPerHost:   o.MaxIdleConns,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   o.ConnectTimeout + 5*time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     true,
-	}
-	b := &Backend{
-		base:      strings.TrimRight(o.BaseURL, "/"),
-		headers:   make(http.Header, len(o.Headers)),
+	t := upstream.NewTransport(o)
+	return &Backend{
+		base:      o.BaseURL,
+		headers:   o.Header(),
 		client:    &http.Client{Transport: t},
 		transport: t,
 		idle:      o.StreamIdleTimeout,
-	}
-	for k, v := range o.Headers {
-		b.headers.Set(k, v)
-	}
-	return b, nil
+	}, nil
 }
 
 // Close closes idle connections.
@@ -125,7 +83,7 @@ func (b *Backend) do(ctx context.Context, method, path string, v any) (*http.Res
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, upstream.TransportError(ctx, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
@@ -152,7 +110,7 @@ func decodeBody(ctx context.Context, resp *http.Response, v any) error {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(data, &e) == nil && e.Error != "" {
-		return &llm.UpstreamError{Status: http.StatusBadGateway, Message: clip(e.Error)}
+		return &llm.UpstreamError{Status: http.StatusBadGateway, Message: upstream.Clip(e.Error)}
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("decode response: %w: %w", llm.ErrBadUpstream, err)
@@ -160,60 +118,18 @@ func decodeBody(ctx context.Context, resp *http.Response, v any) error {
 	return nil
 }
 
-// transportError maps a failed round trip to the llm sentinels.
-func transportError(ctx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("send request: %w", ctxErr)
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return fmt.Errorf("%w: %w", llm.ErrUnavailable, err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: %w", llm.ErrTimeout, err)
-	}
-	return fmt.Errorf("%w: %w", llm.ErrUnavailable, err)
-}
-
 // statusError builds an *llm.UpstreamError from Ollama's {"error":"..."}.
 func statusError(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	ue := &llm.UpstreamError{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	ue := &llm.UpstreamError{Status: resp.StatusCode, RetryAfter: upstream.RetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	var e struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(data, &e) == nil {
-		ue.Message = clip(e.Error)
+		ue.Message = upstream.Clip(e.Error)
 	}
 	if ue.Message == "" {
 		ue.Message = http.StatusText(resp.StatusCode)
 	}
 	return ue
-}
-
-func clip(s string) string {
-	const maxMessage = 1024
-	if len(s) <= maxMessage {
-		return s
-	}
-	return strings.ToValidUTF8(s[:maxMessage], "")
-}
-
-// retryAfter parses Retry-After as seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n <= 0 || n > 24*3600 {
-			return 0
-		}
-		return time.Duration(n * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

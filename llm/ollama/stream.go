@@ -16,6 +16,7 @@ import (
 	"github.com/ollama/ollama/api"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/llm/upstream"
 )
 
 // stream reads Ollama's NDJSON and yields OpenAI chunks. It pulls lines on
@@ -164,7 +165,7 @@ func lineError(raw json.RawMessage) error {
 	if json.Unmarshal(raw, &msg) != nil || msg == "" {
 		msg = "upstream error mid-stream"
 	}
-	return &llm.UpstreamError{Status: http.StatusBadGateway, Message: clip(msg)}
+	return &llm.UpstreamError{Status: http.StatusBadGateway, Message: upstream.Clip(msg)}
 }
 
 func chatConverter(c *converter) func([]byte) ([]llm.Chunk, bool, error) {

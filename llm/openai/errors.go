@@ -2,41 +2,18 @@ package openai
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/llm/upstream"
 )
 
 // maxErrorBody bounds the error body read from a failed response.
 const maxErrorBody = 64 << 10
-
-// maxMessage bounds an upstream error message passed on to clients.
-const maxMessage = 1024
-
-// transportError maps a failed round trip to the llm sentinels.
-func transportError(ctx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("send request: %w", ctxErr)
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return fmt.Errorf("%w: %w", llm.ErrUnavailable, err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return fmt.Errorf("%w: %w", llm.ErrTimeout, err)
-	}
-	return fmt.Errorf("%w: %w", llm.ErrUnavailable, err)
-}
 
 // errorBody is OpenAI's error shape, plus the variants other servers use:
 // {"error":"message"} and a top-level message.
@@ -59,7 +36,7 @@ func upstreamError(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	ue := parseError(data)
 	ue.Status = resp.StatusCode
-	ue.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	ue.RetryAfter = upstream.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return ue
 }
 
@@ -79,10 +56,10 @@ func parseError(data []byte) *llm.UpstreamError {
 			_ = json.Unmarshal(eb.Error, &obj)
 		}
 	}
-	ue.Message = clip(obj.Message)
-	ue.Type = clip(obj.Type)
-	ue.Param = clip(scalar(obj.Param))
-	ue.Code = clip(scalar(obj.Code))
+	ue.Message = upstream.Clip(obj.Message)
+	ue.Type = upstream.Clip(obj.Type)
+	ue.Param = upstream.Clip(scalar(obj.Param))
+	ue.Code = upstream.Clip(scalar(obj.Code))
 	return ue
 }
 
@@ -101,33 +78,6 @@ func scalar(raw json.RawMessage) string {
 		return n.String()
 	}
 	return ""
-}
-
-func clip(s string) string {
-	if len(s) <= maxMessage {
-		return s
-	}
-	return strings.ToValidUTF8(s[:maxMessage], "")
-}
-
-// retryAfter parses Retry-After as seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil {
-		if n <= 0 || n > 24*3600 {
-			return 0
-		}
-		return time.Duration(n * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // streamError builds the error of an error event inside a stream. A numeric

@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/llm/upstream"
 )
 
 var _ llm.Backend = (*Backend)(nil)
@@ -24,28 +24,13 @@ var _ llm.Backend = (*Backend)(nil)
 // MaxResponseSize bounds a non-streaming response body.
 const MaxResponseSize = 32 << 20
 
-// Options configures a Backend.
-type Options struct {
-	// BaseURL is the API root including the version prefix:
-	// http://host:8000/v1.
-	BaseURL string
-	APIKey  llm.Secret
-	// Headers are added to every request.
-	Headers map[string]string
-	// ConnectTimeout bounds establishing a connection (default 2s).
-	ConnectTimeout time.Duration
-	// ResponseTimeout bounds the wait for response headers (default 120s).
-	ResponseTimeout time.Duration
-	// StreamIdleTimeout bounds the gap between two streamed events (default 60s).
-	StreamIdleTimeout time.Duration
-	// MaxIdleConns bounds idle keep-alive connections (default 256).
-	MaxIdleConns int
-}
+// Options configures a Backend. BaseURL is the API root including the
+// version prefix: http://host:8000/v1.
+type Options = upstream.Options
 
 // Backend talks to one OpenAI-compatible server.
 type Backend struct {
 	base      string
-	auth      string
 	headers   http.Header
 	client    *http.Client
 	transport *http.Transport
@@ -54,37 +39,18 @@ type Backend struct {
 
 // New returns a Backend for o.BaseURL.
 func New(o Options) (*Backend, error) {
-	u, err := url.Parse(o.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("openai: base url %q must be an absolute http(s) URL", o.BaseURL)
+	o, err := o.WithDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("openai: %w", err)
 	}
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = 2 * time.Second
-	}
-	if o.ResponseTimeout <= 0 {
-		o.ResponseTimeout = 120 * time.Second
-	}
-	if o.StreamIdleTimeout <= 0 {
-		o.StreamIdleTimeout = 60 * time.Second
-	}
-	if o.MaxIdleConns <= 0 {
-		o.MaxIdleConns = 256
-	}
-	t := newTransport(o.ConnectTimeout, o.ResponseTimeout, o.MaxIdleConns)
-	b := &Backend{
-		base:      strings.TrimRight(o.BaseURL, "/"),
-		headers:   make(http.Header, len(o.Headers)+2),
+	t := upstream.NewTransport(o)
+	return &Backend{
+		base:      o.BaseURL,
+		headers:   o.Header(),
 		client:    &http.Client{Transport: t},
 		transport: t,
 		idle:      o.StreamIdleTimeout,
-	}
-	for k, v := range o.Headers {
-		b.headers.Set(k, v)
-	}
-	if o.APIKey != "" {
-		b.auth = "Bearer " + o.APIKey.Reveal()
-	}
-	return b, nil
+	}, nil
 }
 
 // Close closes idle connections.
@@ -115,12 +81,9 @@ func (b *Backend) do(ctx context.Context, method, path string, body []byte, acce
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", accept)
-	if b.auth != "" {
-		req.Header.Set("Authorization", b.auth)
-	}
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return nil, upstream.TransportError(ctx, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()

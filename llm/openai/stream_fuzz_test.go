@@ -12,6 +12,7 @@ import (
 
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/sse"
+	"github.com/ragway/ragway/llm/upstream"
 )
 
 func newTestStream(data []byte) *stream {
@@ -60,8 +61,8 @@ func FuzzParseError(f *testing.F) {
 	f.Add([]byte(`{"error":{"code":[1]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ue := parseError(data)
-		require.LessOrEqual(t, len(ue.Message), maxMessage)
-		require.LessOrEqual(t, len(ue.Code), maxMessage)
+		require.LessOrEqual(t, len(ue.Message), upstream.MaxMessage)
+		require.LessOrEqual(t, len(ue.Code), upstream.MaxMessage)
 		_ = streamError(data).Error()
 	})
 }
@@ -82,6 +83,6 @@ func TestRetryAfter(t *testing.T) {
 		{"Mon, 31 Dec 2029 23:59:00 GMT", 0},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, retryAfter(tt.in, now), tt.in)
+		require.Equal(t, tt.want, upstream.RetryAfter(tt.in, now), tt.in)
 	}
 }

@@ -1,0 +1,140 @@
+// Package upstream is the HTTP plumbing shared by the backends that talk to
+// a server (llm/openai, llm/ollama): connection options and their defaults,
+// the keep-alive transport, and the mapping of transport failures and
+// Retry-After headers to the llm errors.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ragway/ragway/llm"
+)
+
+// Options configures the connection to one server.
+type Options struct {
+	// BaseURL is the server's API root (for OpenAI-compatible servers it
+	// includes the version prefix: http://host:8000/v1).
+	BaseURL string
+	// APIKey is sent as a bearer token when set.
+	APIKey llm.Secret
+	// Headers are added to every request.
+	Headers map[string]string
+	// ConnectTimeout bounds establishing a connection (default 2s).
+	ConnectTimeout time.Duration
+	// ResponseTimeout bounds the wait for response headers (default 120s).
+	ResponseTimeout time.Duration
+	// StreamIdleTimeout bounds the gap between two streamed events, and
+	// the wait for a non-streaming body after its headers (default 60s).
+	StreamIdleTimeout time.Duration
+	// MaxIdleConns bounds idle keep-alive connections (default 256).
+	MaxIdleConns int
+}
+
+// WithDefaults checks the base URL and fills zero fields.
+func (o Options) WithDefaults() (Options, error) {
+	u, err := url.Parse(o.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return o, fmt.Errorf("base url %q must be an absolute http(s) URL", o.BaseURL)
+	}
+	o.BaseURL = strings.TrimRight(o.BaseURL, "/")
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 2 * time.Second
+	}
+	if o.ResponseTimeout <= 0 {
+		o.ResponseTimeout = 120 * time.Second
+	}
+	if o.StreamIdleTimeout <= 0 {
+		o.StreamIdleTimeout = 60 * time.Second
+	}
+	if o.MaxIdleConns <= 0 {
+		o.MaxIdleConns = 256
+	}
+	return o, nil
+}
+
+// Header returns the headers every request carries: the configured ones
+// and, when an API key is set, Authorization.
+func (o Options) Header() http.Header {
+	h := make(http.Header, len(o.Headers)+1)
+	for k, v := range o.Headers {
+		h.Set(k, v)
+	}
+	if o.APIKey != "" && h.Get("Authorization") == "" {
+		h.Set("Authorization", "Bearer "+o.APIKey.Reveal())
+	}
+	return h
+}
+
+// NewTransport returns the keep-alive transport of one server.
+func NewTransport(o Options) *http.Transport {
+	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:           d.DialContext,
+		ResponseHeaderTimeout: o.ResponseTimeout,
+		MaxIdleConns:          o.MaxIdleConns,
+		MaxIdleConnsPerHost:   o.MaxIdleConns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   o.ConnectTimeout + 5*time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// TransportError maps a failed round trip to the llm sentinels: the
+// caller's cancellation stays itself, timeouts are llm.ErrTimeout, and
+// everything else (refused, reset, unreachable) is llm.ErrUnavailable.
+func TransportError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("send request: %w", ctxErr)
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return fmt.Errorf("%w: %w", llm.ErrUnavailable, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%w: %w", llm.ErrTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", llm.ErrUnavailable, err)
+}
+
+// MaxMessage bounds an upstream error message kept for clients and logs.
+const MaxMessage = 1024
+
+// Clip bounds an upstream message to MaxMessage bytes of valid UTF-8.
+func Clip(s string) string {
+	if len(s) <= MaxMessage {
+		return s
+	}
+	return strings.ToValidUTF8(s[:MaxMessage], "")
+}
+
+// RetryAfter parses a Retry-After header as seconds or an HTTP date; 0 when
+// absent, invalid or in the past, and for a number of seconds over a day.
+func RetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if n <= 0 || n > 24*3600 {
+			return 0
+		}
+		return time.Duration(n * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
