@@ -79,6 +79,10 @@ type Report struct {
 	AddedTTFTP50    time.Duration `json:"added_ttft_p50_ns"`
 	AddedTTFTP99    time.Duration `json:"added_ttft_p99_ns"`
 
+	// AuthLimits is what API-key auth and limits add, measured on
+	// gateways of their own in the same run; nil when not measured.
+	AuthLimits *AuthLimits `json:"auth_limits,omitempty"`
+
 	Targets []Target `json:"targets"`
 	// Pass is true when every target passed.
 	Pass bool `json:"pass"`
@@ -114,6 +118,11 @@ func (r *Report) Evaluate() {
 		{Name: "lost or merged SSE frames", Limit: "0", Measured: frames, Pass: framesOK},
 		{Name: "gateway peak RSS", Limit: "≤ " + mb(MaxPeakRSS), Measured: mb(r.PeakRSS),
 			Pass: r.PeakRSS > 0 && r.PeakRSS <= MaxPeakRSS},
+	}
+	if a := r.AuthLimits; a != nil {
+		a.evaluate()
+		r.Targets = append(r.Targets, Target{Name: "auth+limits (embedded) added p99 at c=1", Limit: "≤ " + us(MaxAuthAddedP99),
+			Measured: signedUS(a.Embedded.AddedP99), Pass: a.EmbeddedPass})
 	}
 	r.Pass = true
 	for _, t := range r.Targets {
@@ -166,6 +175,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	row("errors", fmt.Sprint(d.Errors), fmt.Sprint(g.Errors), "", "")
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
+	}
+	if r.AuthLimits != nil {
+		if err := r.AuthLimits.writeTable(w); err != nil {
+			return err
+		}
 	}
 
 	fmt.Fprintln(w)

@@ -101,6 +101,9 @@ type Runner struct {
 	// CPUProfile, when set, adds a phase that loads a second gateway at
 	// Concurrency for Duration and writes its CPU profile there.
 	CPUProfile string
+	// RedisAddr, when set, adds a gateway with limits in this Redis to the
+	// auth and limits phase; without it that row is skipped.
+	RedisAddr string
 }
 
 // Run measures both paths and returns the evaluated report. It fails only
@@ -118,7 +121,7 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	defer up.Close()
 	p := progress{w: r.Progress, bars: r.Bars}
 	stop := p.track("starting the gateway", 0, time.Second, nil)
-	gw, err := r.Launcher.Launch(ctx, up.OpenAIURL(), "")
+	gw, err := r.Launcher.Launch(ctx, Setup{UpstreamURL: up.OpenAIURL()})
 	stop()
 	if err != nil {
 		return nil, err
@@ -126,6 +129,9 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	rep := &Report{Options: o, Pinning: r.Pinning, PinningText: r.Pinning.String(), GatewayProcess: gw.Describe(),
 		LoadAverage: load}
 	err = measure(ctx, o, p, up.OpenAIURL(), gw, rep)
+	if err == nil {
+		rep.AuthLimits, err = r.authPhase(ctx, o, p, up.OpenAIURL(), gw)
+	}
 	if cerr := gw.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -160,10 +166,26 @@ func newPaths(ctx context.Context, o Options, upstreamURL, gatewayURL string, st
 }
 
 func (ps paths) close() {
-	for _, e := range []*endpoint{ps.direct, ps.gateway} {
-		if t, ok := e.rt.(*http.Transport); ok {
-			t.CloseIdleConnections()
-		}
+	closeIdle(ps.direct)
+	closeIdle(ps.gateway)
+}
+
+// gatewayEndpoint sends the chat request to gw at concurrency 1, with its
+// API key when it has one.
+func gatewayEndpoint(ctx context.Context, o Options, name string, gw Gateway) (*endpoint, error) {
+	e, err := newEndpoint(ctx, name, newTransport(o.Concurrency), gw.URL()+"/v1/chat/completions", chatBody(Model, false))
+	if err != nil {
+		return nil, err
+	}
+	if key := gw.APIKey(); key != "" {
+		e.base.Header.Set("Authorization", "Bearer "+key)
+	}
+	return e, nil
+}
+
+func closeIdle(e *endpoint) {
+	if t, ok := e.rt.(*http.Transport); ok {
+		t.CloseIdleConnections()
 	}
 }
 
@@ -334,7 +356,7 @@ func phase(p progress, desc string, total int64, d time.Duration, f func(done *a
 
 // profile loads a fresh gateway that writes a CPU profile while it runs.
 func (r *Runner) profile(ctx context.Context, o Options, p progress, upstreamURL string) error {
-	gw, err := r.Launcher.Launch(ctx, upstreamURL, r.CPUProfile)
+	gw, err := r.Launcher.Launch(ctx, Setup{UpstreamURL: upstreamURL, CPUProfile: r.CPUProfile})
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ func TestRunInProcess(t *testing.T) {
 		Launcher: InProcess{},
 		Pinning:  Pinning{Reason: "test"},
 		Progress: &progressOut,
+		// The shared row only when a Redis is at hand; it is a figure,
+		// not an assertion.
+		RedisAddr: os.Getenv("RAGWAY_TEST_REDIS_ADDR"),
 	}
 	rep, err := r.Run(ctx)
 	require.NoError(t, err)
@@ -44,13 +48,36 @@ func TestRunInProcess(t *testing.T) {
 	require.True(t, rep.Targets[3].Pass, rep.Targets[3].Measured)
 	require.Equal(t, 60, rep.Overhead.N, "every gateway response carries %s", HeaderOverhead)
 	require.Positive(t, rep.PeakRSS)
-	require.Len(t, rep.Targets, 5)
+	require.Len(t, rep.Targets, 6)
+
+	a := rep.AuthLimits
+	require.NotNil(t, a)
+	require.Equal(t, 60, a.Requests)
+	for _, row := range []AuthRow{a.Off, a.Embedded} {
+		require.Equal(t, 60, row.Latency.N, row.Name)
+		require.Zero(t, row.Errors, row.Name)
+	}
+	require.Equal(t, a.Embedded.Latency.P99-a.Off.Latency.P99, a.Embedded.AddedP99)
+	require.Equal(t, a.EmbeddedPass, rep.Targets[5].Pass)
+	if r.RedisAddr == "" {
+		require.Nil(t, a.Shared)
+		require.Equal(t, NoRedis, a.SharedSkipped)
+	} else {
+		require.NotNil(t, a.Shared)
+		require.Equal(t, 60, a.Shared.Latency.N)
+		require.Zero(t, a.Shared.Errors)
+		require.Equal(t, 60, a.RedisPing.N)
+		require.Positive(t, a.RedisPing.P50)
+	}
 
 	require.Contains(t, progressOut.String(), "bench: latency c=1, direct and gateway in turns...")
 	require.Contains(t, progressOut.String(), "bench: streams, direct and gateway in turns: 40 done")
 	var table bytes.Buffer
 	require.NoError(t, rep.WriteTable(&table))
 	require.Contains(t, table.String(), "unpinned (test)")
+	require.Contains(t, table.String(), "auth and limits at c=1: 60 requests per gateway")
+	require.Contains(t, table.String(), authEmbeddedName)
+	t.Log(table.String())
 }
 
 func TestRunOptionsInvalid(t *testing.T) {
@@ -66,4 +93,13 @@ func TestRunCanceled(t *testing.T) {
 		Launcher: InProcess{}}
 	_, err := r.Run(ctx)
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestRunRedisUnreachable(t *testing.T) {
+	addr, err := freeAddr()
+	require.NoError(t, err)
+	r := Runner{Options: Options{Requests: 10, Warmup: 1, Duration: 50 * time.Millisecond, Concurrency: 2, Streams: 2, Chunks: 1},
+		Launcher: InProcess{}, RedisAddr: addr}
+	_, err = r.Run(context.Background())
+	require.ErrorContains(t, err, "redis "+addr+": ping")
 }

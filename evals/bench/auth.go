@@ -1,0 +1,297 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ragway/ragway/policies/limits"
+)
+
+// MaxAuthAddedP99 is the speed goal of API-key auth with limits kept in
+// process: what it adds to the p99 latency at concurrency 1 over the same
+// gateway with auth off.
+const MaxAuthAddedP99 = 20 * time.Microsecond
+
+// AuthRow is one gateway of the auth and limits phase.
+type AuthRow struct {
+	Name    string  `json:"name"`
+	Latency Summary `json:"latency_c1"`
+	// AddedP50 and AddedP99 compare with the gateway with auth off.
+	AddedP50 time.Duration `json:"added_p50_ns"`
+	AddedP99 time.Duration `json:"added_p99_ns"`
+	Errors   int64         `json:"errors"`
+}
+
+// AuthLimits is what API-key auth and rate limits add per request at
+// concurrency 1.
+type AuthLimits struct {
+	// Requests per gateway, interleaved in blocks.
+	Requests int `json:"requests"`
+	// Off is the main gateway, auth off.
+	Off AuthRow `json:"auth_off"`
+	// Embedded has API-key auth and limits in process memory.
+	Embedded AuthRow `json:"embedded"`
+	// Shared has API-key auth and limits in Redis; nil when skipped.
+	Shared *AuthRow `json:"shared,omitempty"`
+	// SharedSkipped says why Shared is nil.
+	SharedSkipped string `json:"shared_skipped,omitempty"`
+	RedisAddr     string `json:"redis_addr,omitempty"`
+	// RedisPing is the latency of a Redis PING sent by the bench process,
+	// one round trip, measured in the same blocks.
+	RedisPing Summary `json:"redis_ping"`
+	// SharedRoundTrips is Shared.AddedP99 over RedisPing.P50.
+	SharedRoundTrips float64 `json:"shared_added_p99_in_round_trips"`
+	// EmbeddedPass says whether Embedded.AddedP99 ≤ MaxAuthAddedP99.
+	EmbeddedPass bool `json:"embedded_pass"`
+}
+
+// evaluate fills the derived figures.
+func (a *AuthLimits) evaluate() {
+	for _, row := range []*AuthRow{&a.Embedded, a.Shared} {
+		if row == nil {
+			continue
+		}
+		row.AddedP50 = row.Latency.P50 - a.Off.Latency.P50
+		row.AddedP99 = row.Latency.P99 - a.Off.Latency.P99
+	}
+	a.EmbeddedPass = a.Embedded.Latency.N > 0 && a.Off.Latency.N > 0 && a.Embedded.AddedP99 <= MaxAuthAddedP99
+	a.SharedRoundTrips = 0
+	if a.Shared != nil {
+		a.SharedRoundTrips = ratioD(a.Shared.AddedP99, a.RedisPing.P50)
+	}
+}
+
+// Row names of the auth and limits phase.
+const (
+	authOffName      = "auth off"
+	authEmbeddedName = "API key + memory limits (embedded)"
+	authSharedName   = "API key + Redis limits (shared)"
+)
+
+// NoRedis is why the shared row is skipped without a Redis address.
+const NoRedis = "no Redis address (pass --redis ADDR or set RAGWAY_TEST_REDIS_ADDR)"
+
+// authGateways are the gateways of the auth and limits phase, their
+// endpoints and the Redis client that measures a round trip.
+type authGateways struct {
+	gws    []Gateway
+	chat   []*endpoint // auth off, embedded, shared when present
+	client *redis.Client
+}
+
+func (ag *authGateways) close() error {
+	var errs []error
+	for _, e := range ag.chat {
+		closeIdle(e)
+	}
+	for _, gw := range ag.gws {
+		errs = append(errs, gw.Close())
+	}
+	if ag.client != nil {
+		errs = append(errs, ag.client.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// startAuth launches the embedded gateway and, when redisAddr is set, the
+// shared one, next to off (the main gateway).
+func (r *Runner) startAuth(ctx context.Context, o Options, upstreamURL string, off Gateway) (*authGateways, error) {
+	ag := &authGateways{}
+	e, err := gatewayEndpoint(ctx, o, authOffName, off)
+	if err != nil {
+		return nil, err
+	}
+	ag.chat = append(ag.chat, e)
+	setups := []Setup{{UpstreamURL: upstreamURL, Limits: limits.StoreMemory}}
+	names := []string{authEmbeddedName}
+	if r.RedisAddr != "" {
+		ag.client = redis.NewClient(&redis.Options{Addr: r.RedisAddr, PoolSize: 1, MinIdleConns: 1,
+			DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+		if err := ag.client.Ping(ctx).Err(); err != nil {
+			_ = ag.close()
+			return nil, fmt.Errorf("redis %s: ping: %w", r.RedisAddr, err)
+		}
+		prefix := fmt.Sprintf("ragway:bench:%d:%d:", os.Getpid(), time.Now().UnixNano())
+		setups = append(setups, Setup{UpstreamURL: upstreamURL, Limits: limits.StoreRedis, RedisAddr: r.RedisAddr,
+			RedisPrefix: prefix})
+		names = append(names, authSharedName)
+	}
+	for i, s := range setups {
+		gw, err := r.Launcher.Launch(ctx, s)
+		if err != nil {
+			_ = ag.close()
+			return nil, fmt.Errorf("%s: %w", names[i], err)
+		}
+		ag.gws = append(ag.gws, gw)
+		e, err := gatewayEndpoint(ctx, o, names[i], gw)
+		if err != nil {
+			_ = ag.close()
+			return nil, err
+		}
+		ag.chat = append(ag.chat, e)
+	}
+	return ag, nil
+}
+
+// authPhase measures the main gateway (auth off) and gateways with API-key
+// auth and limits at concurrency 1, in turns, with a Redis PING block
+// after each turn when Redis is in use.
+func (r *Runner) authPhase(ctx context.Context, o Options, p progress, upstreamURL string, off Gateway) (*AuthLimits, error) {
+	stop := p.track("starting the auth gateways", 0, time.Second, nil)
+	ag, err := r.startAuth(ctx, o, upstreamURL, off)
+	stop()
+	if err != nil {
+		return nil, fmt.Errorf("auth and limits: %w", err)
+	}
+	res, err := runAuth(ctx, o, p, ag)
+	if cerr := ag.close(); err == nil && cerr != nil {
+		err = fmt.Errorf("auth and limits: %w", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ag.client == nil {
+		res.SharedSkipped = NoRedis
+	} else {
+		res.RedisAddr = r.RedisAddr
+	}
+	return res, nil
+}
+
+func runAuth(ctx context.Context, o Options, p progress, ag *authGateways) (*AuthLimits, error) {
+	fresh := ag.chat
+	warm := int64(o.Warmup) * int64(len(fresh))
+	if ag.client != nil {
+		warm += int64(o.Warmup)
+	}
+	err := phase(p, "warm-up of the auth gateways", warm, 0, func(done *atomic.Int64) error {
+		for _, e := range fresh {
+			run := newLatencyRun(0, false)
+			if err := run.sequential(ctx, e, o.Warmup, done); err != nil {
+				return err
+			}
+			if err := run.check(); err != nil {
+				return err
+			}
+		}
+		if ag.client == nil {
+			return nil
+		}
+		return newPingRun(0).sequential(ctx, ag.client, o.Warmup, done)
+	})
+	if err != nil {
+		return nil, err
+	}
+	lat := make([]*latencyRun, len(ag.chat))
+	for i := range lat {
+		lat[i] = newLatencyRun(o.Requests, false)
+	}
+	pings := newPingRun(o.Requests)
+	total := int64(o.Requests) * int64(len(ag.chat))
+	if ag.client != nil {
+		total += int64(o.Requests)
+	}
+	err = phase(p, "auth and limits c=1, gateways in turns", total, 0, func(done *atomic.Int64) error {
+		for sent := 0; sent < o.Requests; sent += latencyBlock {
+			n := min(latencyBlock, o.Requests-sent)
+			for i, e := range ag.chat {
+				if err := lat[i].sequential(ctx, e, n, done); err != nil {
+					return err
+				}
+			}
+			if ag.client != nil {
+				if err := pings.sequential(ctx, ag.client, n, done); err != nil {
+					return err
+				}
+			}
+		}
+		var errs []error
+		for _, l := range lat {
+			errs = append(errs, l.check())
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]AuthRow, len(ag.chat))
+	for i, e := range ag.chat {
+		rows[i] = AuthRow{Name: e.name, Latency: Summarize(lat[i].samples), Errors: lat[i].errors}
+	}
+	res := &AuthLimits{Requests: o.Requests, Off: rows[0], Embedded: rows[1]}
+	if len(rows) > 2 {
+		res.Shared = &rows[2]
+		res.RedisPing = Summarize(pings.samples)
+	}
+	return res, nil
+}
+
+// pingRun times Redis PINGs, one round trip each.
+type pingRun struct{ samples []time.Duration }
+
+func newPingRun(n int) *pingRun { return &pingRun{samples: make([]time.Duration, 0, n)} }
+
+func (run *pingRun) sequential(ctx context.Context, c *redis.Client, n int, done *atomic.Int64) error {
+	for range n {
+		start := time.Now()
+		err := c.Ping(ctx).Err()
+		d := time.Since(start)
+		if err != nil {
+			return fmt.Errorf("redis ping: %w", err)
+		}
+		done.Add(1)
+		if len(run.samples) < cap(run.samples) {
+			run.samples = append(run.samples, d)
+		}
+	}
+	return nil
+}
+
+// writeTable prints the auth and limits table.
+func (a *AuthLimits) writeTable(w io.Writer) error {
+	fmt.Fprintf(w, "\nauth and limits at c=1: %d requests per gateway, in turns of %d; added is vs auth off\n",
+		a.Requests, latencyBlock)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	const nameWidth = 36
+	row := func(name string, cells ...string) {
+		fmt.Fprintf(tw, "%-*s\t", nameWidth, name)
+		for _, c := range cells {
+			fmt.Fprint(tw, c, "\t")
+		}
+		fmt.Fprintln(tw)
+	}
+	row("gateway", "p50", "p99", "added p50", "added p99", "errors", "target")
+	row(a.Off.Name, us(a.Off.Latency.P50), us(a.Off.Latency.P99), "-", "-", fmt.Sprint(a.Off.Errors), "")
+	e := a.Embedded
+	res := "FAIL"
+	if a.EmbeddedPass {
+		res = "PASS"
+	}
+	row(e.Name, us(e.Latency.P50), us(e.Latency.P99), signedUS(e.AddedP50), signedUS(e.AddedP99), fmt.Sprint(e.Errors),
+		fmt.Sprintf("added p99 ≤ %s: %s", us(MaxAuthAddedP99), res))
+	if s := a.Shared; s != nil {
+		row(s.Name, us(s.Latency.P50), us(s.Latency.P99), signedUS(s.AddedP50), signedUS(s.AddedP99), fmt.Sprint(s.Errors),
+			fmt.Sprintf("added p99 = %.1f× PING p50", a.SharedRoundTrips))
+		row("Redis round trip (PING from bench)", us(a.RedisPing.P50), us(a.RedisPing.P99), "", "", "", "")
+	} else {
+		row(authSharedName, "skipped", "", "", "", "", "")
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	if a.Shared == nil {
+		fmt.Fprintf(w, "shared row skipped: %s\n", a.SharedSkipped)
+	} else {
+		fmt.Fprintf(w, "shared: added p99 %s next to one Redis round trip (PING p50 from the bench process to %s) %s\n",
+			signedUS(a.Shared.AddedP99), a.RedisAddr, us(a.RedisPing.P50))
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragway/ragway/gateway/config"
+	"github.com/ragway/ragway/llm/llmtest"
+	"github.com/ragway/ragway/policies/limits"
+)
+
+func TestAuthGatewayConfig(t *testing.T) {
+	tests := []struct {
+		name      string
+		store     string
+		redisAddr string
+	}{
+		{name: "memory", store: limits.StoreMemory},
+		{name: "redis", store: limits.StoreRedis, redisAddr: "127.0.0.1:6390"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yml := AuthGatewayConfig("http://127.0.0.1:1/v1", "127.0.0.1:2", t.TempDir(), tt.store, tt.redisAddr, "p:")
+			cfg, err := config.Parse(yml, noEnv)
+			require.NoError(t, err)
+			require.False(t, cfg.Auth.Anonymous.Enabled)
+			require.Equal(t, tt.store, cfg.Limits.Store)
+			require.Equal(t, limits.FailClosed, cfg.Limits.OnRedisError)
+			require.Len(t, cfg.Limits.Rules, 2)
+			if tt.redisAddr != "" {
+				require.Equal(t, tt.redisAddr, cfg.Limits.Redis.Addr)
+				require.Equal(t, "p:", cfg.Limits.Redis.KeyPrefix)
+			}
+		})
+	}
+}
+
+// TestAuthGatewayRequiresKey checks that the embedded auth gateway admits
+// the bench's key and nothing else, so the phase measures auth for real.
+func TestAuthGatewayRequiresKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	up, err := llmtest.Start("127.0.0.1:0", llmtest.WithRecordLimit(0))
+	require.NoError(t, err)
+	defer up.Close()
+	gw, err := InProcess{}.Launch(ctx, Setup{UpstreamURL: up.OpenAIURL(), Limits: limits.StoreMemory})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, gw.Close()) }()
+	require.NotEmpty(t, gw.APIKey())
+
+	tests := []struct {
+		name   string
+		auth   string
+		status int
+	}{
+		{name: "bench key", auth: "Bearer " + gw.APIKey(), status: http.StatusOK},
+		{name: "no key", status: http.StatusUnauthorized},
+		{name: "wrong key", auth: "Bearer " + gw.APIKey() + "x", status: http.StatusUnauthorized},
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, gw.URL()+"/v1/chat/completions",
+				bytes.NewReader(chatBody(Model, false)))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			if tt.auth != "" {
+				req.Header.Set("Authorization", tt.auth)
+			}
+			resp, err := client.Do(req)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, tt.status, resp.StatusCode)
+		})
+	}
+
+	e, err := gatewayEndpoint(ctx, DefaultOptions, "auth", gw)
+	require.NoError(t, err)
+	defer closeIdle(e)
+	require.NoError(t, e.do(nil))
+}
+
+func TestAuthLimitsTable(t *testing.T) {
+	us := time.Microsecond
+	a := &AuthLimits{Requests: 1000,
+		Off:      AuthRow{Name: authOffName, Latency: Summary{N: 1000, P50: 100 * us, P99: 200 * us}},
+		Embedded: AuthRow{Name: authEmbeddedName, Latency: Summary{N: 1000, P50: 105 * us, P99: 215 * us}},
+	}
+	a.evaluate()
+	require.Equal(t, 15*us, a.Embedded.AddedP99)
+	require.True(t, a.EmbeddedPass)
+	var out bytes.Buffer
+	require.NoError(t, a.writeTable(&out))
+	require.Contains(t, out.String(), "added p99 ≤ 20.0 µs: PASS")
+	require.Contains(t, out.String(), "shared row skipped")
+
+	a.Embedded.Latency.P99 = 230 * us
+	a.Shared = &AuthRow{Name: authSharedName, Latency: Summary{N: 1000, P50: 150 * us, P99: 300 * us}}
+	a.RedisPing = Summary{N: 1000, P50: 50 * us, P99: 90 * us}
+	a.RedisAddr = "127.0.0.1:6390"
+	a.evaluate()
+	require.False(t, a.EmbeddedPass)
+	require.InDelta(t, 2.0, a.SharedRoundTrips, 1e-9)
+	out.Reset()
+	require.NoError(t, a.writeTable(&out))
+	require.Contains(t, out.String(), "added p99 ≤ 20.0 µs: FAIL")
+	require.Contains(t, out.String(), "Redis round trip (PING from bench)")
+	require.Contains(t, out.String(), "+100.0 µs")
+
+	a.Embedded.Latency.N = 0
+	a.evaluate()
+	require.False(t, a.EmbeddedPass, "no samples is no pass")
+}
