@@ -17,6 +17,7 @@ import (
 	"github.com/ragway/ragway/policies/limits"
 	"github.com/ragway/ragway/policies/limits/limiters"
 	"github.com/ragway/ragway/policies/rbac"
+	"github.com/ragway/ragway/policies/tokens"
 )
 
 // access is the reloadable part of access control: who may call (JWT
@@ -41,6 +42,12 @@ func openAccess(cfg *config.Config, prev *runtime, opts limits.Options) (*access
 	for _, r := range cfg.Limits.Rules {
 		if r.TokensPerMinute > 0 || r.Budget != nil {
 			a.countTokens = true
+		}
+	}
+	if a.countTokens {
+		// Load the tokenizer tables now rather than on the first request.
+		if err := tokens.Preload(); err != nil {
+			return nil, fmt.Errorf("load tokenizer: %w", err)
 		}
 	}
 	var err error
