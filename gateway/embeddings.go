@@ -59,9 +59,7 @@ func (s *Server) handleEmbeddings(c *gin.Context) {
 		model = req.RouteModel
 	}
 	out := encodeEmbeddings(resp, model, req.Base64)
-	c.Writer.Header().Set("Content-Type", "application/json")
-	s.begin(c, st, http.StatusOK)
-	_, _ = c.Writer.Write(out)
+	s.respond(c, http.StatusOK, "application/json", out)
 }
 
 // encodeEmbeddings writes the OpenAI embeddings list by hand: it is large and

@@ -63,9 +63,7 @@ func (s *Server) handleGenerate(ep llm.Endpoint) gin.HandlerFunc {
 			return
 		}
 		st.usage, st.respModel = resp.Usage, resp.Model
-		c.Writer.Header().Set("Content-Type", "application/json")
-		s.begin(c, st, http.StatusOK)
-		_, _ = c.Writer.Write(resp.Body)
+		s.respond(c, http.StatusOK, "application/json", resp.Body)
 	}
 }
 

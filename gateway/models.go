@@ -58,7 +58,5 @@ func (s *Server) writeJSON(c *gin.Context, status int, v any) {
 		s.fail(c, err)
 		return
 	}
-	c.Writer.Header().Set("Content-Type", "application/json")
-	s.begin(c, stateOf(c), status)
-	_, _ = c.Writer.Write(body)
+	s.respond(c, status, "application/json", body)
 }

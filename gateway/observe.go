@@ -76,10 +76,25 @@ func (s *Server) observe(endpoint string) gin.HandlerFunc {
 		c.Request = c.Request.WithContext(ctx)
 		s.metrics.inflight.Inc()
 		c.Next()
+		if c.Writer.Written() {
+			// The response is complete: send it before releasing limits,
+			// recording usage and logging.
+			c.Writer.Flush()
+		}
 		s.metrics.inflight.Dec()
 		s.settle(st)
 		s.finish(c, st)
 	}
+}
+
+// respond writes a whole response body with its length, so that the
+// middleware can flush it to the client before the bookkeeping after it.
+func (s *Server) respond(c *gin.Context, status int, contentType string, body []byte) {
+	h := c.Writer.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	s.begin(c, stateOf(c), status)
+	_, _ = c.Writer.Write(body)
 }
 
 // begin writes the response headers: which target served, the request id
@@ -108,10 +123,8 @@ func (s *Server) fail(c *gin.Context, err error) {
 		return
 	}
 	ae.headers(c.Writer.Header())
-	c.Writer.Header().Set("Content-Type", "application/json")
-	s.begin(c, st, ae.Status)
 	body, _ := jsonMarshal(ae.body())
-	_, _ = c.Writer.Write(body)
+	s.respond(c, ae.Status, "application/json", body)
 }
 
 func (s *Server) finish(c *gin.Context, st *reqState) {
