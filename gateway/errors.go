@@ -10,9 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ragway/ragway/embed"
+	"github.com/ragway/ragway/ingest/service"
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/policies"
 	"github.com/ragway/ragway/policies/routing"
+	"github.com/ragway/ragway/retrieval"
 )
 
 // StatusClientClosed is the status recorded when the client went away.
@@ -68,7 +71,24 @@ func toAPIError(err error) *APIError {
 	var ue *llm.UpstreamError
 	var mbe *http.MaxBytesError
 	var le *policies.LimitError
+	var ie *service.InvalidError
 	switch {
+	case errors.As(err, &ie):
+		return &APIError{Status: http.StatusBadRequest, Type: "invalid_request_error", Param: ie.Param, Message: ie.Message, Err: err}
+	case errors.Is(err, service.ErrTooLarge):
+		return &APIError{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "file_too_large",
+			Message: "The file exceeds the upload size limit.", Err: err}
+	case errors.Is(err, embed.ErrModelMismatch):
+		return &APIError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "embedding_model_mismatch",
+			Message: err.Error(), Err: err}
+	case errors.Is(err, retrieval.ErrNotFound):
+		return &APIError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "not_found",
+			Message: "The requested resource does not exist.", Err: err}
+	case errors.Is(err, retrieval.ErrInvalidQuery):
+		return &APIError{Status: http.StatusBadRequest, Type: "invalid_request_error", Message: err.Error(), Err: err}
+	case errors.Is(err, retrieval.ErrUnavailable):
+		return &APIError{Status: http.StatusServiceUnavailable, Type: "api_error", Code: "store_unavailable",
+			Message: "The vector store is unavailable right now; retry later.", Err: err}
 	case errors.Is(err, policies.ErrUnauthenticated):
 		return &APIError{Status: http.StatusUnauthorized, Type: "invalid_request_error", Code: "invalid_api_key",
 			Message: "Incorrect API key or token provided.", Err: err}

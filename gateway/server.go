@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ragway/ragway/gateway/config"
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/policies/keys"
 	"github.com/ragway/ragway/policies/tokens"
@@ -63,6 +64,11 @@ type Server struct {
 	keyAuth  *keys.Cache
 	usage    *usage.Recorder
 	tokens   *tokens.Counter
+
+	// role is config.RoleAll, RoleGateway or RoleWorker; ingest is the
+	// Files and Vector Stores service.
+	role   string
+	ingest *ingestStack
 }
 
 // Handler returns the HTTP handler, for tests and embedding.
@@ -77,13 +83,9 @@ func (s *Server) routes() http.Handler {
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.handleReady)
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})))
-	v1 := r.Group("/v1")
-	v1.POST("/chat/completions", s.observe("chat.completions"), s.authenticate, s.handleGenerate(llm.ChatCompletions))
-	v1.POST("/completions", s.observe("completions"), s.authenticate, s.handleGenerate(llm.Completions))
-	v1.POST("/embeddings", s.observe("embeddings"), s.authenticate, s.handleEmbeddings)
-	v1.GET("/models", s.observe("models"), s.authenticate, s.handleModels)
-	v1.GET("/models/*id", s.observe("models"), s.authenticate, s.handleModel)
-	s.adminRoutes(r.Group("/admin", s.observe("admin"), s.authenticate, s.requireAdmin))
+	if s.role != config.RoleWorker {
+		s.apiRoutes(r)
+	}
 	r.NoRoute(func(c *gin.Context) {
 		s.fail(c, &APIError{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
 			Message: fmt.Sprintf("Unknown request URL: %s %s.", c.Request.Method, c.Request.URL.Path)})
@@ -93,6 +95,18 @@ func (s *Server) routes() http.Handler {
 			Message: fmt.Sprintf("Method %s is not allowed for %s.", c.Request.Method, c.Request.URL.Path)})
 	})
 	return r
+}
+
+// apiRoutes registers the /v1 and /admin APIs.
+func (s *Server) apiRoutes(r *gin.Engine) {
+	v1 := r.Group("/v1")
+	v1.POST("/chat/completions", s.observe("chat.completions"), s.authenticate, s.handleGenerate(llm.ChatCompletions))
+	v1.POST("/completions", s.observe("completions"), s.authenticate, s.handleGenerate(llm.Completions))
+	v1.POST("/embeddings", s.observe("embeddings"), s.authenticate, s.handleEmbeddings)
+	v1.GET("/models", s.observe("models"), s.authenticate, s.handleModels)
+	v1.GET("/models/*id", s.observe("models"), s.authenticate, s.handleModel)
+	s.ingestRoutes(v1)
+	s.adminRoutes(r.Group("/admin", s.observe("admin"), s.authenticate, s.requireAdmin))
 }
 
 func (s *Server) handleReady(c *gin.Context) {
@@ -130,6 +144,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	s.startDiscovery()
+	s.startIngest()
 	s.ready.Store(true)
 	s.log.Info("serving", "addr", l.Addr().String())
 	var serveErr error
@@ -156,6 +171,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 func (s *Server) Close() {
 	s.bgCancel()
 	s.bg.Wait()
+	s.closeIngest()
 	if rt := s.rt.Load(); rt != nil {
 		rt.close()
 	}

@@ -21,11 +21,20 @@ import (
 type Options struct {
 	// Logger receives structured logs; nil logs JSON to stderr.
 	Logger *slog.Logger
+	// Role, when set, overrides server.role (ragway serve --role).
+	Role string
 }
 
 // New wires a gateway from a validated configuration. It is the composition
 // root: the one place that knows every implementation.
 func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
+	role := cfg.Server.Role
+	if opts.Role != "" {
+		role = opts.Role
+	}
+	if role != config.RoleAll && role != config.RoleGateway && role != config.RoleWorker {
+		return nil, fmt.Errorf("role must be all, gateway or worker, not %q", role)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = NewLogger(os.Stderr, cfg.Log)
@@ -56,10 +65,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		shadowSem:         make(chan struct{}, max(cfg.Server.ShadowConcurrency, 1)),
 		shadowTimeout:     cfg.Server.ShadowTimeout,
 		tokens:            &tokens.Counter{},
+		role:              role,
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	if err := s.openStores(ctx, cfg); err != nil {
 		s.bgCancel()
+		return nil, err
+	}
+	if s.ingest, err = openIngest(ctx, cfg, log); err != nil {
+		s.Close()
 		return nil, err
 	}
 	rt, err := openRuntime(cfg, observer{s.metrics}, nil, s.limitOptions())

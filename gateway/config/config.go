@@ -35,6 +35,7 @@ type Config struct {
 	Roles     []rbac.Role       `yaml:"roles"`
 	Limits    limits.Config     `yaml:"limits"`
 	Usage     Usage             `yaml:"usage"`
+	Ingest    Ingest            `yaml:"ingest"`
 }
 
 // Auth configures who may call the gateway.
@@ -78,7 +79,19 @@ type Server struct {
 	ShadowConcurrency int `yaml:"shadow_concurrency"`
 	// ShadowTimeout bounds one shadow call.
 	ShadowTimeout time.Duration `yaml:"shadow_timeout"`
+	// Role is what the process does: "all" (default) serves the API and
+	// indexes files, "gateway" only serves the API (it queues ingestion
+	// jobs for workers), "worker" only indexes files and serves /healthz,
+	// /readyz and /metrics.
+	Role string `yaml:"role"`
 }
+
+// Roles of a process.
+const (
+	RoleAll     = "all"
+	RoleGateway = "gateway"
+	RoleWorker  = "worker"
+)
 
 // Log configures structured logs.
 type Log struct {
@@ -155,9 +168,13 @@ func (c *Config) applyDefaults() {
 	if s.ShadowTimeout == 0 {
 		s.ShadowTimeout = 60 * time.Second
 	}
+	if s.Role == "" {
+		s.Role = RoleAll
+	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
+	c.Ingest = c.Ingest.WithDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -282,6 +299,9 @@ func (c *Config) overlayEnv(getenv func(string) string) error {
 		*dst = llm.Secret(v)
 	}
 	secret("auth.keys.postgres", c.Auth.Keys.Postgres.DSNEnv, &c.Auth.Keys.Postgres.DSN)
+	secret("ingest", c.Ingest.PostgresDSNEnv, &c.Ingest.PostgresDSN)
+	secret("ingest.embedder", c.Ingest.Embedder.APIKeyEnv, &c.Ingest.Embedder.APIKey)
+	secret("ingest.redis", c.Ingest.Redis.PasswordEnv, &c.Ingest.Redis.Password)
 	secret("auth.keys", c.Auth.Keys.PepperEnv, &c.Auth.Keys.Pepper)
 	for i := range c.Auth.JWT.Issuers {
 		is := &c.Auth.JWT.Issuers[i]
@@ -343,6 +363,14 @@ func (c *Config) Validate() error {
 		names[b.Name] = true
 	}
 	if err := routing.Validate(c.Routes, names); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Server.Role {
+	case RoleAll, RoleGateway, RoleWorker:
+	default:
+		errs = append(errs, fmt.Errorf("server.role must be all, gateway or worker, not %q", c.Server.Role))
+	}
+	if err := c.Ingest.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.validateAccess()...)

@@ -18,6 +18,16 @@ import (
 // bench runs the gateway overhead benchmark: direct to a fake upstream vs
 // through a gateway child process, pinned to separate CPUs when it can.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "retrieval":
+			return benchRetrieval(ctx, args[1:], stdout, stderr)
+		case "vectors":
+			return benchVectors(ctx, args[1:], stdout, stderr)
+		case "ingest":
+			return benchIngest(ctx, args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := evalbench.DefaultOptions

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ragway/ragway/evals/ingestion"
+	"github.com/ragway/ragway/evals/retrieval"
+)
+
+// benchRetrieval runs `ragway bench retrieval --data DIR`: SciFact quality
+// of the embedded store in lexical, vector and hybrid modes.
+func benchRetrieval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench retrieval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "BEIR data folder (corpus.jsonl, queries.jsonl, qrels/) (required)")
+	split := fs.String("split", "test", "qrels split")
+	dims := fs.Int("dimensions", 0, "lexical embedder dimensions (default 384)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *data == "" {
+		return usageError{"usage: ragway bench retrieval --data DIR"}
+	}
+	if _, err := os.Stat(*data); err != nil {
+		return fmt.Errorf("bench retrieval: %w", err)
+	}
+	return retrieval.RunSciFact(ctx, *data, retrieval.SciFactOptions{Split: *split, Dimensions: *dims}, stdout)
+}
+
+// benchVectors runs `ragway bench vectors`: recall and speed of the
+// embedded store's vector index on generated clustered vectors.
+func benchVectors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench vectors", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o retrieval.VectorOptions
+	fs.IntVar(&o.Vectors, "vectors", 100000, "vectors indexed")
+	fs.IntVar(&o.Dimensions, "dimensions", 384, "dimensions")
+	fs.IntVar(&o.Clusters, "clusters", 1000, "gaussian clusters")
+	fs.IntVar(&o.Queries, "queries", 1000, "queries")
+	dir := fs.String("dir", "", "index folder (default: a temporary one)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	o.Dir = *dir
+	return retrieval.RunVectorBench(ctx, o, stdout)
+}
+
+// benchIngest runs `ragway bench ingest --data DIR`: a BEIR corpus through
+// the HTTP API into the embedded store.
+func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "BEIR data folder with corpus.jsonl (required)")
+	var o ingestion.Options
+	fs.IntVar(&o.Limit, "limit", 0, "documents (0: all)")
+	fs.IntVar(&o.Concurrency, "concurrency", 8, "parallel uploads")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *data == "" {
+		return usageError{"usage: ragway bench ingest --data DIR"}
+	}
+	return ingestion.RunSciFact(ctx, *data, o, stdout)
+}
