@@ -129,6 +129,14 @@ func groupSections(secs []ingest.Section) []ingest.Section {
 // their own (theirs overlaps only whole paragraphs or lines), then the
 // overlap is added word by word.
 func splitText(text string, size, overlap int, markdown bool, lenFn func(string) int) ([]string, error) {
+	// Text that fits in one chunk is one chunk: no splitter, and one count
+	// instead of one per candidate piece.
+	if t := strings.TrimSpace(text); t == "" || lenFn(t) <= size {
+		if t == "" {
+			return nil, nil
+		}
+		return []string{t}, nil
+	}
 	parts, err := splitFresh(text, size-overlap, markdown, lenFn)
 	if err != nil || overlap == 0 {
 		return parts, err

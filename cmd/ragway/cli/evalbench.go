@@ -58,11 +58,19 @@ func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var o ingestion.Options
 	fs.IntVar(&o.Limit, "limit", 0, "documents (0: all)")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "parallel uploads")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	if *data == "" {
 		return usageError{"usage: ragway bench ingest --data DIR"}
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	return ingestion.RunSciFact(ctx, *data, o, stdout)
 }
