@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/llm/wire"
 )
 
 // genRequest is a decoded, validated chat or completion request.
@@ -19,6 +20,10 @@ type genRequest struct {
 	User         string
 	// MaxTokens is max_completion_tokens or max_tokens, 0 when unset.
 	MaxTokens int
+	// Messages and Tools are the chat request's, decoded once for
+	// validation and prompt counting.
+	Messages []wire.Message
+	Tools    []wire.Tool
 }
 
 // embedRequest is a decoded, validated embeddings request.
@@ -64,7 +69,7 @@ func decodeGenerate(body []byte, ep llm.Endpoint) (*genRequest, error) {
 	f := fieldReader{fields: fields}
 	req.Model = f.requiredString("model")
 	if ep == llm.ChatCompletions {
-		f.messages()
+		req.Messages = f.messages()
 	} else {
 		f.prompt()
 	}
@@ -98,8 +103,7 @@ func decodeGenerate(body []byte, ep llm.Endpoint) (*genRequest, error) {
 	if ep == llm.ChatCompletions {
 		var logprobs bool
 		f.bool("logprobs", &logprobs)
-		var tools []json.RawMessage
-		f.decode("tools", &tools, "an array")
+		f.decode("tools", &req.Tools, "an array of tools")
 		var rf struct {
 			Type string `json:"type"`
 		}
@@ -185,32 +189,33 @@ func (f *fieldReader) stop() {
 	}
 }
 
-func (f *fieldReader) messages() {
-	var msgs []struct {
-		Role    *string         `json:"role"`
-		Content json.RawMessage `json:"content"`
-	}
+func (f *fieldReader) messages() []wire.Message {
+	var msgs []wire.Message
 	if !f.decode("messages", &msgs, "an array of message objects") {
 		if f.err == nil {
 			f.fail("messages", "Missing required parameter: 'messages'.")
 		}
-		return
+		return nil
 	}
 	if len(msgs) == 0 {
 		f.fail("messages", "Invalid 'messages': empty array. Expected an array with minimum length 1.")
-		return
+		return nil
 	}
 	for i, m := range msgs {
+		if f.err != nil {
+			break
+		}
 		param := fmt.Sprintf("messages[%d]", i)
 		switch {
-		case m.Role == nil:
+		case m.Role == "":
 			f.fail(param+".role", "Missing required parameter: '%s.role'.", param)
-		case !chatRoles[*m.Role]:
-			f.fail(param+".role", "Invalid value for '%s.role': %q is not a supported role.", param, *m.Role)
+		case !chatRoles[m.Role]:
+			f.fail(param+".role", "Invalid value for '%s.role': %q is not a supported role.", param, m.Role)
 		case len(m.Content) > 0 && m.Content[0] != '"' && m.Content[0] != '[' && string(m.Content) != "null":
 			f.fail(param+".content", "Invalid type for '%s.content': expected a string or an array of content parts.", param)
 		}
 	}
+	return msgs
 }
 
 func (f *fieldReader) prompt() {

@@ -37,7 +37,12 @@ func (s *Server) handleGenerate(ep llm.Endpoint) gin.HandlerFunc {
 			s.fail(c, modelNotFound(req.Model))
 			return
 		}
-		count := func() (int, error) { return s.tokens.Request(&req.Request) }
+		count := func() (int, error) {
+			if ep == llm.ChatCompletions {
+				return s.tokens.Chat(req.Model, req.Messages, req.Tools)
+			}
+			return s.tokens.Prompt(req.Model, req.Fields["prompt"])
+		}
 		if err := s.admit(c, st, req.Model, count, req.MaxTokens); err != nil {
 			s.fail(c, err)
 			return
