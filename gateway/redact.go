@@ -26,12 +26,22 @@ type secrets struct {
 	list []string
 }
 
-// add records the credentials of cfg's backends.
+// add records every secret of cfg: backend keys, database DSNs, Redis
+// passwords, the key pepper and JWT HMAC secrets.
 func (s *secrets) add(cfg *config.Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	values := []string{
+		cfg.Ingest.Embedder.APIKey.Reveal(), cfg.Ingest.PostgresDSN.Reveal(), cfg.Ingest.Redis.Password.Reveal(),
+		cfg.Limits.Redis.Password.Reveal(), cfg.Auth.Keys.Postgres.DSN.Reveal(), cfg.Auth.Keys.Pepper.Reveal(),
+	}
 	for _, b := range cfg.Backends {
-		v := b.APIKey.Reveal()
+		values = append(values, b.APIKey.Reveal())
+	}
+	for _, is := range cfg.Auth.JWT.Issuers {
+		values = append(values, is.HMACSecret.Reveal())
+	}
+	for _, v := range values {
 		if len(v) < minSecretLen {
 			continue
 		}
