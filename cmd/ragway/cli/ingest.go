@@ -186,7 +186,7 @@ func uploadOne(ctx context.Context, c openai.Client, storeID, path string, o ing
 	}
 	defer f.Close()
 	up, err := c.Files.New(ctx, openai.FileNewParams{
-		File:    openai.File(f, filepath.Base(path), ""),
+		File:    openai.File(f, filepath.Base(path), "application/octet-stream"),
 		Purpose: openai.FilePurposeAssistants,
 	})
 	if err != nil {
