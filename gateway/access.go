@@ -176,12 +176,20 @@ func (s *Server) settle(st *reqState) {
 		return
 	}
 	u := st.usage
-	if st.lease != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := st.lease.Release(ctx, limits.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}); err != nil {
-			s.log.Warn("limit release failed", "request_id", st.id, "error", err)
-		}
-		cancel()
+	if lease := st.lease; lease != nil {
+		// Released off the connection's goroutine: with a shared store it
+		// is a round trip that the client's next request on this
+		// connection should not wait for.
+		id := st.id
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			if err := lease.Release(ctx, limits.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}); err != nil {
+				s.log.Warn("limit release failed", "request_id", id, "error", err)
+			}
+		}()
 	}
 	key := callerKey(st.principal)
 	s.metrics.usageRequests.WithLabelValues(st.principal.Tenant, key, st.route).Inc()
