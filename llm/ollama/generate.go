@@ -52,7 +52,7 @@ func (b *Backend) call(ctx context.Context, path string, body, out any) error {
 	}
 	// A body that stalls after its headers is cut after the idle timeout.
 	var stalled atomic.Bool
-	timer := time.AfterFunc(b.idle, func() { stalled.Store(true); resp.Body.Close() })
+	timer := time.AfterFunc(b.Idle, func() { stalled.Store(true); resp.Body.Close() })
 	err = decodeBody(ctx, resp, out)
 	timer.Stop()
 	if err != nil && stalled.Load() {

@@ -34,31 +34,17 @@ type Options = upstream.Options
 
 // Backend talks to one Ollama server.
 type Backend struct {
-	base      string
-	headers   http.Header
-	client    *http.Client
-	transport *http.Transport
-	idle      time.Duration
+	*upstream.Client
 }
 
 // New returns a Backend for o.BaseURL.
 func New(o Options) (*Backend, error) {
-	o, err := o.WithDefaults()
+	c, err := upstream.NewClient(o)
 	if err != nil {
 		return nil, fmt.Errorf("ollama: %w", err)
 	}
-	t := upstream.NewTransport(o)
-	return &Backend{
-		base:      o.BaseURL,
-		headers:   o.Header(),
-		client:    &http.Client{Transport: t},
-		transport: t,
-		idle:      o.StreamIdleTimeout,
-	}, nil
+	return &Backend{Client: c}, nil
 }
-
-// Close closes idle connections.
-func (b *Backend) Close() { b.transport.CloseIdleConnections() }
 
 // do sends a request and returns a 2xx response; other statuses become
 // *llm.UpstreamError.
@@ -71,17 +57,17 @@ func (b *Backend) do(ctx context.Context, method, path string, v any) (*http.Res
 		}
 		body = bytes.NewReader(data)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, b.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, b.Base+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	for k, v := range b.headers {
+	for k, v := range b.Header {
 		req.Header[k] = v
 	}
 	if v != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := b.client.Do(req)
+	resp, err := b.HTTP.Do(req)
 	if err != nil {
 		return nil, upstream.TransportError(ctx, err)
 	}

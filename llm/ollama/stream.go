@@ -52,7 +52,7 @@ func (b *Backend) openStream(ctx context.Context, op, path string, body any, con
 	}
 	s := &stream{
 		ctx: ctx, cancel: cancel, body: resp.Body, br: bufio.NewReaderSize(resp.Body, 16<<10),
-		idle: b.idle, op: op, convert: convert,
+		idle: b.Idle, op: op, convert: convert,
 	}
 	s.timer = time.AfterFunc(time.Hour, s.onIdle)
 	s.timer.Stop()

@@ -30,31 +30,17 @@ type Options = upstream.Options
 
 // Backend talks to one OpenAI-compatible server.
 type Backend struct {
-	base      string
-	headers   http.Header
-	client    *http.Client
-	transport *http.Transport
-	idle      time.Duration
+	*upstream.Client
 }
 
 // New returns a Backend for o.BaseURL.
 func New(o Options) (*Backend, error) {
-	o, err := o.WithDefaults()
+	c, err := upstream.NewClient(o)
 	if err != nil {
 		return nil, fmt.Errorf("openai: %w", err)
 	}
-	t := upstream.NewTransport(o)
-	return &Backend{
-		base:      o.BaseURL,
-		headers:   o.Header(),
-		client:    &http.Client{Transport: t},
-		transport: t,
-		idle:      o.StreamIdleTimeout,
-	}, nil
+	return &Backend{Client: c}, nil
 }
-
-// Close closes idle connections.
-func (b *Backend) Close() { b.transport.CloseIdleConnections() }
 
 func endpointPath(e llm.Endpoint) string {
 	if e == llm.Completions {
@@ -70,18 +56,18 @@ func (b *Backend) do(ctx context.Context, method, path string, body []byte, acce
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, b.Base+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	for k, v := range b.headers {
+	for k, v := range b.Header {
 		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", accept)
-	resp, err := b.client.Do(req)
+	resp, err := b.HTTP.Do(req)
 	if err != nil {
 		return nil, upstream.TransportError(ctx, err)
 	}
@@ -204,7 +190,7 @@ func (b *Backend) Generate(ctx context.Context, req *llm.Request) (*llm.Response
 	// The body of a non-streaming answer comes at once; one that stalls
 	// after its headers is cut after the stream idle timeout.
 	var stalled atomic.Bool
-	timer := time.AfterFunc(b.idle, func() { stalled.Store(true); resp.Body.Close() })
+	timer := time.AfterFunc(b.Idle, func() { stalled.Store(true); resp.Body.Close() })
 	data, err := readBody(ctx, resp)
 	timer.Stop()
 	if err != nil {

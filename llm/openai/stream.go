@@ -35,7 +35,7 @@ func (b *Backend) GenerateStream(ctx context.Context, req *llm.Request) (llm.Str
 		cancel()
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	s := &stream{ctx: ctx, cancel: cancel, body: resp.Body, r: sse.NewReader(resp.Body), idle: b.idle, op: op}
+	s := &stream{ctx: ctx, cancel: cancel, body: resp.Body, r: sse.NewReader(resp.Body), idle: b.Idle, op: op}
 	s.timer = time.AfterFunc(time.Hour, s.onIdle)
 	s.timer.Stop()
 	return s, nil

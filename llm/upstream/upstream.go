@@ -138,3 +138,30 @@ func RetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// Client is the connection to one server that a backend embeds.
+type Client struct {
+	// Base is the API root without a trailing slash.
+	Base string
+	// Header is added to every request.
+	Header http.Header
+	HTTP   *http.Client
+	// Idle bounds the gap between two streamed events and the wait for a
+	// non-streaming body after its headers.
+	Idle      time.Duration
+	transport *http.Transport
+}
+
+// NewClient checks o, applies its defaults and builds the keep-alive
+// client.
+func NewClient(o Options) (*Client, error) {
+	o, err := o.WithDefaults()
+	if err != nil {
+		return nil, err
+	}
+	t := NewTransport(o)
+	return &Client{Base: o.BaseURL, Header: o.Header(), HTTP: &http.Client{Transport: t}, Idle: o.StreamIdleTimeout, transport: t}, nil
+}
+
+// Close closes idle connections.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
