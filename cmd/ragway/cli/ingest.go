@@ -102,6 +102,7 @@ func ingestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 			failed++
 		}
 	}
+	fmt.Fprintf(stdout, "collection %s is vector store %s\n", o.collection, storeID)
 	fmt.Fprintf(stdout, "%d files: %d completed, %d not\n", len(outcomes), len(outcomes)-failed, failed)
 	if failed > 0 {
 		return fmt.Errorf("ingest: %d of %d files were not indexed", failed, len(outcomes))
