@@ -141,6 +141,9 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 	if err != nil {
 		return nil, err
 	}
+	if len(vs) != len(missTexts) {
+		return nil, fmt.Errorf("embed %s: %d vectors for %d texts: %w", e.info, len(vs), len(missTexts), llm.ErrBadUpstream)
+	}
 	for j, v := range vs {
 		if len(v) != dims {
 			return nil, fmt.Errorf("embed %s: vector has %d dimensions, want %d", e.info, len(v), dims)

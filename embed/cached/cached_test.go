@@ -15,6 +15,7 @@ import (
 	"github.com/ragway/ragway/embed"
 	"github.com/ragway/ragway/embed/cached"
 	"github.com/ragway/ragway/embed/lexical"
+	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/batch"
 )
 
@@ -254,4 +255,36 @@ func TestCanceledCallerReturns(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	close(up.gate)
+}
+
+// miscounting returns one vector more or fewer than it was given texts.
+type miscounting struct {
+	next  embed.Embedder
+	extra int
+}
+
+func (m miscounting) Info() embed.Info { return m.next.Info() }
+
+func (m miscounting) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	vs, err := m.next.Embed(ctx, texts)
+	if err != nil {
+		return nil, err
+	}
+	if m.extra > 0 {
+		return append(vs, vs[0]), nil
+	}
+	return vs[:len(vs)-1], nil
+}
+
+func TestWrongVectorCountFails(t *testing.T) {
+	for _, extra := range []int{1, -1} {
+		t.Run(fmt.Sprint(extra), func(t *testing.T) {
+			e := cached.New(miscounting{next: lexical.New(lexical.Options{}), extra: extra},
+				cached.Options{Batch: batch.Config{MaxInputs: 1}})
+			defer e.Close()
+			vs, err := e.Embed(context.Background(), []string{"alpha", "beta"})
+			require.ErrorIs(t, err, llm.ErrBadUpstream)
+			require.Nil(t, vs)
+		})
+	}
 }

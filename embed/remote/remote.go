@@ -34,7 +34,9 @@ const ProbeText = "ragway dimension probe"
 
 // ErrDimensions means the upstream returned vectors of another length than
 // the Embedder's Info promises.
-var ErrDimensions = errors.New("embedding dimensions mismatch")
+// It wraps embed.ErrModelMismatch: a server answering with another size
+// serves another model, and retrying will not change that.
+var ErrDimensions = fmt.Errorf("embedding dimensions mismatch: %w", embed.ErrModelMismatch)
 
 var _ embed.Embedder = (*Embedder)(nil)
 

@@ -59,6 +59,7 @@ func TestConfiguredDimensions(t *testing.T) {
 
 			_, err = e.Embed(context.Background(), []string{"x"})
 			require.ErrorIs(t, err, remote.ErrDimensions)
+			require.ErrorIs(t, err, embed.ErrModelMismatch, "a size mismatch is not retried: it is another model")
 			require.Contains(t, err.Error(), "has 16 dimensions, want 8")
 
 			asked, err := remote.New(context.Background(), b, remote.Options{Model: "emb", Dimensions: 8, RequestDimensions: true})

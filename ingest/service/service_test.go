@@ -2,10 +2,12 @@ package service_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/ragway/ragway/embed/lexical"
 	"github.com/ragway/ragway/ingest"
 	"github.com/ragway/ragway/ingest/service"
+	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/retrieval"
 )
 
@@ -377,4 +380,29 @@ func TestEmbedderMismatchRefused(t *testing.T) {
 	_, err = e.svc.AddFile(ctx, "acme", vs2.ID, service.AddFileRequest{FileID: f.ID})
 	require.NoError(t, err)
 	require.Equal(t, service.StatusCompleted, e.waitDone("acme", vs2.ID, f.ID).Status)
+}
+
+// refusing rejects every call as an invalid request, as an upstream
+// answering 400 does, and counts the calls.
+type refusing struct {
+	*lexical.Embedder
+	calls atomic.Int64
+}
+
+func (r *refusing) Embed(context.Context, []string) ([][]float32, error) {
+	r.calls.Add(1)
+	return nil, fmt.Errorf("embed: input too long: %w", llm.ErrInvalidRequest)
+}
+
+func TestInvalidRequestNotRetried(t *testing.T) {
+	emb := &refusing{Embedder: lexical.New(lexical.Options{})}
+	e := openEnv(t, t.TempDir(), envOptions{embedder: emb, attempts: 3})
+	f := e.upload("acme", "guide.txt", guide)
+	vs := e.newStore("acme")
+	_, err := e.svc.AddFile(context.Background(), "acme", vs.ID, service.AddFileRequest{FileID: f.ID})
+	require.NoError(t, err)
+	got := e.waitDone("acme", vs.ID, f.ID)
+	require.Equal(t, service.StatusFailed, got.Status)
+	require.Equal(t, "the embedder failed after 1 attempts", got.LastError.Message)
+	require.Equal(t, int64(1), emb.calls.Load())
 }

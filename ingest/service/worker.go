@@ -12,6 +12,7 @@ import (
 
 	"github.com/ragway/ragway/embed"
 	"github.com/ragway/ragway/ingest"
+	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/retrieval"
 )
 
@@ -127,13 +128,22 @@ func (s *Service) index(ctx context.Context, job ingest.Job, f *VectorStoreFile)
 	if err := s.compatible(vs); err != nil {
 		return 0, &stageError{stage: "embedder", attempts: 1, err: err}
 	}
-	file, err := s.GetFile(ctx, job.Tenant, job.FileID)
+	// Catalogue and disk reads are retried like the other stages: only a
+	// file that is really gone fails at once.
+	var file *File
+	var data []byte
+	err = s.retry(ctx, "file read", func() error {
+		var err error
+		if file, err = s.GetFile(ctx, job.Tenant, job.FileID); errors.Is(err, errNotFound) {
+			return ingest.Invalid(ingest.CodeInvalid, "the file was deleted")
+		} else if err != nil {
+			return err
+		}
+		data, err = os.ReadFile(s.filePath(job.Tenant, job.FileID))
+		return err
+	})
 	if err != nil {
-		return 0, ingest.Invalid(ingest.CodeInvalid, "the file was deleted")
-	}
-	data, err := os.ReadFile(s.filePath(job.Tenant, job.FileID))
-	if err != nil {
-		return 0, fmt.Errorf("read file: %w", err)
+		return 0, err
 	}
 	doc, err := s.load(ctx, data, file.Filename)
 	if err != nil {
@@ -227,7 +237,8 @@ func (s *Service) retry(ctx context.Context, stage string, op func() error) erro
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if attempt >= s.opts.Attempts || errors.Is(err, embed.ErrModelMismatch) || errors.Is(err, retrieval.ErrInvalidQuery) {
+		if attempt >= s.opts.Attempts || errors.Is(err, embed.ErrModelMismatch) || errors.Is(err, retrieval.ErrInvalidQuery) ||
+			errors.Is(err, llm.ErrInvalidRequest) || errors.Is(err, ingest.ErrInvalidDocument) {
 			return &stageError{stage: stage, attempts: attempt, err: err}
 		}
 		s.log.Warn("indexing step failed; retrying", "stage", stage, "attempt", attempt, "backoff", wait.String(), "error", err)
