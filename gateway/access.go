@@ -177,6 +177,13 @@ func (s *Server) settle(st *reqState) {
 	}
 	u := st.usage
 	if lease := st.lease; lease != nil {
+		charged := limits.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
+		if charged == (limits.Usage{}) && (st.err == nil || st.ttft > 0) {
+			// The backend served the call but reported no usage (or the
+			// client left a stream before its usage chunk): keep the
+			// reservation rather than refund tokens that were spent.
+			charged.PromptTokens = lease.ReservedTokens()
+		}
 		// Released off the connection's goroutine: with a shared store it
 		// is a round trip that the client's next request on this
 		// connection should not wait for.
@@ -186,7 +193,7 @@ func (s *Server) settle(st *reqState) {
 			defer s.bg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			if err := lease.Release(ctx, limits.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}); err != nil {
+			if err := lease.Release(ctx, charged); err != nil {
 				s.log.Warn("limit release failed", "request_id", id, "error", err)
 			}
 		}()

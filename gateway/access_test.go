@@ -1,15 +1,18 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ragway/ragway/llm/llmtest"
 	"github.com/ragway/ragway/policies/keys"
 )
 
@@ -203,4 +206,92 @@ func TestRateLimitHeadersAnd429(t *testing.T) {
 	// The limit is per key: another key of the same tenant is unaffected.
 	status, _, _ = h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(other)...)
 	require.Equal(t, http.StatusOK, status)
+}
+
+// TestTokenLimitsChargeLeftStreams: a client that leaves a stream before
+// its usage chunk is charged its reservation, not refunded it.
+func TestTokenLimitsChargeLeftStreams(t *testing.T) {
+	h := startGateway(t, `
+server: {addr: 127.0.0.1:0}
+auth: {keys: {cache_ttl: 1s}}
+backends: [{name: fake, type: openai, url: {{FAKE}}, retry: {attempts: 1}}]
+routes: [{model: chat, targets: [{backend: fake, model: m}]}]
+limits:
+  completion_reserve: 1000
+  rules: [{scope: key, tokens_per_minute: 10000, concurrency: 1}]
+`, llmtest.WithChunks(200), llmtest.WithChunkDelay(20*time.Millisecond))
+	_, key := h.newKey("acme", "user")
+	req, err := http.NewRequest(http.MethodPost, h.url+"/v1/chat/completions",
+		strings.NewReader(chatBody("chat", "hi", `"stream":true`, `"stream_options":{"include_usage":true}`)))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	reserved, err := strconv.Atoi(resp.Header.Get("x-ratelimit-remaining-tokens"))
+	require.NoError(t, err)
+	reserved = 10000 - reserved
+	require.Greater(t, reserved, 1000)
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(line, "data: "), line)
+	resp.Body.Close() // leave before the usage chunk
+
+	// The concurrency slot frees when the stream's lease is released.
+	var remaining int
+	require.Eventually(t, func() bool {
+		status, hdr, _ := h.post("/v1/chat/completions", chatBody("chat", "hi", `"max_tokens":1`), bearerH(key)...)
+		if status != http.StatusOK {
+			return false
+		}
+		remaining, err = strconv.Atoi(hdr.Get("x-ratelimit-remaining-tokens"))
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+	// 10000/min refills ~167 tokens a second: allow a few seconds of it.
+	require.Less(t, remaining, 10000-reserved+600, "the left stream was refunded")
+}
+
+// TestEmbeddingsReserveNoCompletion: an embeddings call reserves its input
+// only, so it fits a tokens_per_minute limit smaller than the completion
+// reserve.
+func TestEmbeddingsReserveNoCompletion(t *testing.T) {
+	h := startGateway(t, `
+server: {addr: 127.0.0.1:0}
+auth: {keys: {cache_ttl: 1s}}
+backends: [{name: fake, type: openai, url: {{FAKE}}, retry: {attempts: 1}}]
+routes: [{model: embed, targets: [{backend: fake, model: e}]}]
+limits:
+  rules: [{scope: key, tokens_per_minute: 500}]
+`)
+	_, key := h.newKey("acme", "user")
+	status, _, body := h.post("/v1/embeddings", `{"model":"embed","input":"hello world"}`, bearerH(key)...)
+	require.Equal(t, http.StatusOK, status, body)
+}
+
+// TestAdminCannotWidenItsOwnModels: an admin whose key is limited to some
+// models cannot mint a key for others.
+func TestAdminCannotWidenItsOwnModels(t *testing.T) {
+	h := startGateway(t, accessConfig)
+	rec, secret, err := h.srv.keySvc.Create(context.Background(),
+		keys.CreateRequest{Tenant: "acme", Name: "limited-admin", Roles: []string{"admin"}, Models: []string{"small-*"}})
+	require.NoError(t, err)
+	require.NotEmpty(t, rec.ID)
+	admin := secret.Reveal()
+	tests := []struct {
+		name   string
+		body   string
+		status int
+	}{
+		{"no models", `{"name":"x","roles":["user"]}`, http.StatusBadRequest},
+		{"other model", `{"name":"x","roles":["user"],"models":["big-chat"]}`, http.StatusBadRequest},
+		{"wider glob", `{"name":"x","roles":["user"],"models":["*"]}`, http.StatusBadRequest},
+		{"same glob", `{"name":"x","roles":["user"],"models":["small-*"]}`, http.StatusCreated},
+		{"one model within", `{"name":"x","roles":["user"],"models":["small-chat"]}`, http.StatusCreated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := h.post("/admin/keys", tt.body, bearerH(admin)...)
+			require.Equal(t, tt.status, status, body)
+		})
+	}
 }

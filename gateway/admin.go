@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -9,6 +11,7 @@ import (
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/policies"
 	"github.com/ragway/ragway/policies/keys"
+	"github.com/ragway/ragway/policies/rbac"
 	"github.com/ragway/ragway/policies/usage"
 )
 
@@ -82,6 +85,10 @@ func (s *Server) handleKeyCreate(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if err := checkModelsGrantable(stateOf(c).principal, req.Models); err != nil {
+		s.fail(c, err)
+		return
+	}
 	rec, secret, err := s.keySvc.Create(c.Request.Context(), req)
 	if err != nil {
 		s.fail(c, err)
@@ -102,6 +109,24 @@ func (s *Server) checkGrantable(c *gin.Context, roles []string) error {
 		}
 		if r.GlobalAdmin && authz.Authorize(st.principal, policies.ActionAdmin, "global") != nil {
 			return policies.ErrForbidden
+		}
+	}
+	return nil
+}
+
+// checkModelsGrantable keeps a key created by a caller whose own key is
+// limited to some models within those models: each of the new key's globs
+// must be one of the caller's, or a plain name one of them matches.
+func checkModelsGrantable(p *policies.Principal, models []string) error {
+	if len(p.Models) == 0 {
+		return nil
+	}
+	if len(models) == 0 {
+		return llm.InvalidRequest("models", "Your key is limited to some models; the new key must be too.")
+	}
+	for _, m := range models {
+		if !slices.Contains(p.Models, m) && (strings.ContainsAny(m, "*?[\\") || !rbac.MatchAny(p.Models, m)) {
+			return llm.InvalidRequest("models", "Model %q is outside the models your key may use.", m)
 		}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/policies/limits"
 )
 
 // handleEmbeddings serves POST /v1/embeddings.
@@ -34,7 +35,7 @@ func (s *Server) handleEmbeddings(c *gin.Context) {
 		return
 	}
 	count := func() (int, error) { return s.tokens.Embedding(req.RouteModel, req.Input) }
-	if err := s.admit(c, st, req.RouteModel, count, 0); err != nil {
+	if err := s.admit(c, st, req.RouteModel, count, limits.NoCompletion); err != nil {
 		s.fail(c, err)
 		return
 	}

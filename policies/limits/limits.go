@@ -50,9 +50,14 @@ type Request struct {
 	// PromptTokens is the counted prompt (see policies/tokens).
 	PromptTokens int
 	// MaxTokens is the client's max_tokens (or max_completion_tokens); 0
-	// when not set.
+	// when not set, NoCompletion for calls without a completion
+	// (embeddings).
 	MaxTokens int
 }
+
+// NoCompletion is Request.MaxTokens for a call that generates nothing, so
+// Acquire reserves the prompt only.
+const NoCompletion = -1
 
 // Usage is what the backend reported for a call.
 type Usage struct {

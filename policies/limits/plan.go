@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -52,11 +53,11 @@ func NewPlan(cfg Config) *Plan {
 
 // Reserve returns the tokens Acquire reserves for req: the prompt plus
 // min(max_tokens, completion_reserve), or completion_reserve when max_tokens
-// is unset.
+// is unset, or nothing more when it is NoCompletion.
 func (p *Plan) Reserve(req Request) int64 {
 	prompt := int64(max(req.PromptTokens, 0))
 	completion := int64(0)
-	if p.reserve > 0 {
+	if p.reserve > 0 && req.MaxTokens >= 0 {
 		completion = int64(p.reserve)
 		if req.MaxTokens > 0 && int64(req.MaxTokens) < completion {
 			completion = int64(req.MaxTokens)
@@ -131,6 +132,11 @@ func subjectFor(r *Rule, req Request) (string, bool) {
 	}
 	if s == "" || !Glob(r.Match, s) {
 		return "", false
+	}
+	if r.Scope == ScopeKey && req.Tenant != "" {
+		// A JWT subject is unique only within its tenant: the same subject
+		// in two tenants holds two limits.
+		s = strconv.Itoa(len(req.Tenant)) + ":" + req.Tenant + "/" + s
 	}
 	if len(s) > maxSubject {
 		sum := sha256.Sum256([]byte(s))

@@ -157,3 +157,41 @@ func FuzzGlob(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyChecksAreTenantScoped: a JWT subject is unique only within its
+// tenant, so the same caller key in two tenants holds two key limits.
+func TestKeyChecksAreTenantScoped(t *testing.T) {
+	cfg := Config{Rules: []Rule{{Scope: ScopeKey, RequestsPerMinute: 2}}}.WithDefaults()
+	require.NoError(t, cfg.Validate())
+	p := NewPlan(cfg)
+	now := time.Now()
+	a, _ := p.Checks(nil, Request{Tenant: "acme", Key: "jwt:alice", Model: "m"}, now)
+	b, _ := p.Checks(nil, Request{Tenant: "globex", Key: "jwt:alice", Model: "m"}, now)
+	c, _ := p.Checks(nil, Request{Tenant: "acme", Key: "jwt:alice", Model: "other"}, now)
+	require.Len(t, a, 1)
+	require.Len(t, b, 1)
+	require.NotEqual(t, a[0].Key, b[0].Key)
+	require.Equal(t, a[0].Key, c[0].Key, "one caller keeps one key limit across models")
+	// A tenant containing the separator cannot alias another pair.
+	d, _ := p.Checks(nil, Request{Tenant: "acme/jwt:x", Key: "jwt:y"}, now)
+	e, _ := p.Checks(nil, Request{Tenant: "acme", Key: "jwt:x/jwt:y"}, now)
+	require.NotEqual(t, d[0].Key, e[0].Key)
+}
+
+func TestReserveWithoutCompletion(t *testing.T) {
+	p := NewPlan(Config{CompletionReserve: 1024})
+	tests := []struct {
+		name string
+		req  Request
+		want int64
+	}{
+		{"max_tokens unset", Request{PromptTokens: 10}, 1034},
+		{"max_tokens below reserve", Request{PromptTokens: 10, MaxTokens: 5}, 15},
+		{"no completion", Request{PromptTokens: 10, MaxTokens: NoCompletion}, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, p.Reserve(tt.req))
+		})
+	}
+}
