@@ -75,6 +75,8 @@ func (s *Server) observe(endpoint string) gin.HandlerFunc {
 		st.span = span
 		c.Request = c.Request.WithContext(ctx)
 		s.metrics.inflight.Inc()
+		s.requests.Add(1)
+		defer s.requests.Done()
 		c.Next()
 		if c.Writer.Written() {
 			// The response is complete: send it before releasing limits,

@@ -57,6 +57,9 @@ type Server struct {
 	bg       sync.WaitGroup
 
 	reloadMu sync.Mutex
+	// requests counts handlers running, so that Close waits for them even
+	// when the drain timed out and connections were closed under them.
+	requests sync.WaitGroup
 
 	// API keys and usage live in a database and outlive reloads.
 	keyStore keys.Store
@@ -159,6 +162,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		s.log.Warn("shutdown timeout reached; closing remaining connections", "error", err)
 		_ = srv.Close()
+		// Closed connections cancel their requests; wait for the handlers
+		// to return before the stores and limiters they use are closed.
+		done := make(chan struct{})
+		go func() { s.requests.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			s.log.Error("handlers still running 5s after their connections closed")
+		}
 	}
 	s.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {

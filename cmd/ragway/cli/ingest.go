@@ -53,18 +53,9 @@ func ingestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fset.Int64Var(&o.chunkSize, "chunk-size", 0, "static chunking: max chunk size in tokens (default: auto)")
 	fset.Int64Var(&o.overlap, "chunk-overlap", 0, "static chunking: overlap in tokens")
 	fset.BoolVar(&o.quiet, "quiet", false, "no progress bars")
-	// Accept flags after the paths too: ragway ingest docs/ --collection x.
-	var paths []string
-	rest := args
-	for {
-		if err := fset.Parse(rest); err != nil {
-			return usageError{err.Error()}
-		}
-		if fset.NArg() == 0 {
-			break
-		}
-		paths = append(paths, fset.Arg(0))
-		rest = fset.Args()[1:]
+	paths, err := parseInterleaved(fset, args)
+	if err != nil {
+		return err
 	}
 	if o.collection == "" || len(paths) == 0 {
 		return usageError{"usage: ragway ingest PATH... --collection NAME [--server URL]"}
@@ -284,4 +275,21 @@ func truncate(b []byte, n int) string {
 		return string(b)
 	}
 	return string(b[:n])
+}
+
+// parseInterleaved parses flags that may come before or after the
+// positional arguments (ragway ingest docs/ --collection x) and returns
+// the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageError{err.Error()}
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/ragway/ragway/gateway/config"
 	"github.com/ragway/ragway/policies/keys"
 	"github.com/ragway/ragway/policies/keys/stores"
+	"github.com/ragway/ragway/policies/rbac"
 )
 
 const keysUsage = `Usage:
@@ -42,8 +44,9 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	models := fs.String("models", "", "comma-separated model globs the key is limited to (create)")
 	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h; 0 never expires (create)")
 	asJSON := fs.Bool("json", false, "print JSON (list)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err.Error()}
+	ids, err := parseInterleaved(fs, args[1:])
+	if err != nil {
+		return err
 	}
 	if *tenant == "" {
 		return usageError{"keys: --tenant is required"}
@@ -55,6 +58,17 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
 	}
+	if sub == "create" {
+		authz := rbac.New(cfg.Roles)
+		for _, r := range splitList(*roles) {
+			if !authz.Known(r) {
+				return usageError{fmt.Sprintf("keys create: unknown role %q", r)}
+			}
+		}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
 	store, err := stores.Open(ctx, cfg.Auth.Keys, cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("open key store: %w", err)
@@ -63,6 +77,7 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	svc := keys.NewService(store, cfg.Auth.Keys.ServiceOptions())
 	switch sub {
 	case "create":
+
 		rec, secret, err := svc.Create(ctx, keys.CreateRequest{Tenant: *tenant, Name: *name, Roles: splitList(*roles),
 			Models: splitList(*models), ExpiresIn: *expires})
 		if err != nil {
@@ -92,22 +107,22 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		}
 		return tw.Flush()
 	case "revoke", "rotate":
-		if fs.NArg() != 1 {
+		if len(ids) != 1 {
 			return usageError{"keys " + sub + ": exactly one key ID is required"}
 		}
 		if sub == "revoke" {
-			if err := svc.Revoke(ctx, *tenant, fs.Arg(0)); err != nil {
+			if err := svc.Revoke(ctx, *tenant, ids[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "revoked %s\n", fs.Arg(0))
+			fmt.Fprintf(stdout, "revoked %s\n", ids[0])
 			return nil
 		}
-		rec, secret, err := svc.Rotate(ctx, *tenant, fs.Arg(0))
+		rec, secret, err := svc.Rotate(ctx, *tenant, ids[0])
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s\n", secret.Reveal())
-		fmt.Fprintf(stderr, "rotated %s into %s; the new key is shown only once\n", fs.Arg(0), rec.ID)
+		fmt.Fprintf(stderr, "rotated %s into %s; the new key is shown only once\n", ids[0], rec.ID)
 		return nil
 	}
 	fmt.Fprint(stderr, keysUsage)
