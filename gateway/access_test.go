@@ -295,3 +295,25 @@ func TestAdminCannotWidenItsOwnModels(t *testing.T) {
 		})
 	}
 }
+
+func TestFallbackHonoursModelAccess(t *testing.T) {
+	h := startGateway(t, `
+server: {addr: 127.0.0.1:0}
+auth: {keys: {cache_ttl: 200ms}}
+roles: [{name: small-only, models: ["small-*"]}]
+backends:
+  - {name: dead, type: openai, url: "http://127.0.0.1:1/v1", retry: {attempts: 1}, timeouts: {connect: 200ms}}
+  - {name: fake, type: openai, url: {{FAKE}}, retry: {attempts: 1}}
+routes:
+  - {model: small-chat, targets: [{backend: dead, model: gone}], fallbacks: [big-chat]}
+  - {model: big-chat, targets: [{backend: fake, model: m-big}]}
+`)
+	_, small := h.newKey("acme", "small-only")
+	_, user := h.newKey("acme", "user")
+	status, _, _ := h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(small)...)
+	require.Equal(t, http.StatusBadGateway, status, "a fallback the key may not use is not taken")
+	require.Equal(t, 0, h.fake.ModelCount("m-big"))
+	status, _, _ = h.post("/v1/chat/completions", chatBody("small-chat", "hi"), bearerH(user)...)
+	require.Equal(t, http.StatusOK, status, "a caller allowed both routes falls back")
+	require.Equal(t, 1, h.fake.ModelCount("m-big"))
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/policies"
 	"github.com/ragway/ragway/policies/routing"
 )
 
@@ -22,6 +23,9 @@ func (s *Server) dispatch(ctx context.Context, rt *runtime, model string, caller
 		f := ""
 		if i == 0 {
 			f = forced
+		}
+		if i > 0 && st.principal != nil && rt.access.authz.Authorize(st.principal, policies.ActionUseModel, route) != nil {
+			continue // a fallback the caller may not use is skipped
 		}
 		t, found, err := rt.pick(route, caller, f)
 		if !found {
