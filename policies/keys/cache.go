@@ -54,6 +54,9 @@ type Cache struct {
 	mu  sync.Mutex
 	pos map[[sha256.Size]byte]cached
 	neg map[[sha256.Size]byte]time.Time
+	// gen counts invalidations: an answer verified before one is not
+	// cached after it, so a revocation cannot be undone by a slow check.
+	gen uint64
 }
 
 type cached struct {
@@ -87,7 +90,8 @@ func (c *Cache) Authenticate(ctx context.Context, credential string) (*policies.
 	}
 	sum := sha256.Sum256([]byte(credential))
 	now := c.now()
-	if p, hit := c.lookup(sum, now); hit {
+	p, hit, gen := c.lookup(sum, now)
+	if hit {
 		if p == nil {
 			return nil, errInvalidKey
 		}
@@ -96,7 +100,7 @@ func (c *Cache) Authenticate(ctx context.Context, credential string) (*policies.
 	p, until, err := c.next.Verify(ctx, credential)
 	switch {
 	case errors.Is(err, policies.ErrUnauthenticated):
-		c.store(sum, nil, now.Add(c.negTTL))
+		c.store(sum, nil, now.Add(c.negTTL), gen)
 		return nil, errInvalidKey
 	case err != nil:
 		return nil, err
@@ -105,33 +109,36 @@ func (c *Cache) Authenticate(ctx context.Context, credential string) (*policies.
 	if !until.IsZero() && until.Before(exp) {
 		exp = until
 	}
-	c.store(sum, clonePrincipal(p), exp)
+	c.store(sum, clonePrincipal(p), exp, gen)
 	return p, nil
 }
 
 // lookup returns a cached answer: a principal, or nil for a rejection.
-func (c *Cache) lookup(sum [sha256.Size]byte, now time.Time) (p *policies.Principal, hit bool) {
+func (c *Cache) lookup(sum [sha256.Size]byte, now time.Time) (p *policies.Principal, hit bool, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.pos[sum]; ok {
 		if now.Before(e.expires) {
-			return clonePrincipal(e.p), true
+			return clonePrincipal(e.p), true, c.gen
 		}
 		delete(c.pos, sum)
 	}
 	if exp, ok := c.neg[sum]; ok {
 		if now.Before(exp) {
-			return nil, true
+			return nil, true, c.gen
 		}
 		delete(c.neg, sum)
 	}
-	return nil, false
+	return nil, false, c.gen
 }
 
 // store remembers p (nil for a rejection) until exp.
-func (c *Cache) store(sum [sha256.Size]byte, p *policies.Principal, exp time.Time) {
+func (c *Cache) store(sum [sha256.Size]byte, p *policies.Principal, exp time.Time, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen {
+		return // invalidated while this answer was being verified
+	}
 	if p == nil {
 		makeRoom(c.neg, c.max, func(e time.Time) time.Time { return e }, c.now())
 		c.neg[sum] = exp
@@ -166,6 +173,7 @@ func makeRoom[V any](m map[[sha256.Size]byte]V, max int, expires func(V) time.Ti
 func (c *Cache) Invalidate(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for k, e := range c.pos {
 		if e.p.KeyID == id {
 			delete(c.pos, k)

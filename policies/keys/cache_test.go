@@ -160,3 +160,34 @@ func TestCacheConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// gatedVerifier answers with the principal once released, as a slow
+// database would.
+type gatedVerifier struct {
+	p       *policies.Principal
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (v *gatedVerifier) Verify(context.Context, string) (*policies.Principal, time.Time, error) {
+	close(v.entered)
+	<-v.release
+	return clonePrincipal(v.p), time.Time{}, nil
+}
+
+func TestInvalidateDuringVerifyIsNotUndone(t *testing.T) {
+	key := testKey(7)
+	v := &gatedVerifier{p: &policies.Principal{KeyID: "k7"}, entered: make(chan struct{}), release: make(chan struct{})}
+	c := NewCache(v, CacheOptions{TTL: time.Hour})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Authenticate(t.Context(), key)
+		done <- err
+	}()
+	<-v.entered
+	c.Invalidate("k7") // the key is revoked while the check is in flight
+	close(v.release)
+	require.NoError(t, <-done)
+	pos, _ := c.Len()
+	require.Zero(t, pos, "the answer verified before the revocation must not be cached")
+}
