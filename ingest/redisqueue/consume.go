@@ -56,8 +56,12 @@ func (q *Queue) Consume(ctx context.Context, handle func(context.Context, ingest
 }
 
 func (q *Queue) work(ctx context.Context, handle func(context.Context, ingest.Job) error) {
+	// cursor walks the pending list across calls: XAUTOCLAIM looks at a
+	// bounded number of entries per call, so always starting at the head
+	// would never reach a dead consumer's entry behind live ones.
+	cursor := "0-0"
 	for ctx.Err() == nil {
-		msg, err := q.next(ctx)
+		msg, err := q.next(ctx, &cursor)
 		if err != nil {
 			if ctx.Err() == nil {
 				logger().ErrorContext(ctx, "redis queue: read", "error", err)
@@ -76,14 +80,18 @@ func (q *Queue) work(ctx context.Context, handle func(context.Context, ingest.Jo
 
 // next returns an entry whose lease or backoff ran out, else a new entry
 // (blocking up to Config.Block), else nil.
-func (q *Queue) next(ctx context.Context) (*redis.XMessage, error) {
-	msgs, _, err := q.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+func (q *Queue) next(ctx context.Context, cursor *string) (*redis.XMessage, error) {
+	msgs, nextCursor, err := q.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 		Stream: q.stream, Group: q.cfg.Group, Consumer: q.cfg.Consumer,
-		MinIdle: q.cfg.Lease, Start: "0-0", Count: 1,
+		MinIdle: q.cfg.Lease, Start: *cursor, Count: 1,
 	}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reclaim entries: %w", err)
 	}
+	if nextCursor == "" {
+		nextCursor = "0-0"
+	}
+	*cursor = nextCursor
 	if len(msgs) > 0 {
 		return &msgs[0], nil
 	}
