@@ -39,6 +39,8 @@ type envOptions struct {
 	attempts int
 	// driver and dsn choose the catalogue database (default SQLite).
 	driver, dsn string
+	// wrapStore, when set, wraps the embedded store (fault injection).
+	wrapStore func(retrieval.Store) retrieval.Store
 }
 
 // openEnv opens a service in dir and, unless o.noWorker, runs its worker.
@@ -50,12 +52,16 @@ func openEnv(t *testing.T, dir string, o envOptions) *env {
 	q, err := queue.Open(ctx, queue.Config{Dir: dir, Dedupe: true, PollInterval: 10 * time.Millisecond,
 		RetryInitial: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	require.NoError(t, err)
+	var store retrieval.Store = st
+	if o.wrapStore != nil {
+		store = o.wrapStore(st)
+	}
 	emb := o.embedder
 	if emb == nil {
 		emb = lexical.New(lexical.Options{})
 	}
 	svc, err := service.Open(ctx, service.Options{
-		Driver: o.driver, DSN: o.dsn, DataDir: dir, Store: st, Embedder: emb, Queue: q,
+		Driver: o.driver, DSN: o.dsn, DataDir: dir, Store: store, Embedder: emb, Queue: q,
 		Attempts: max(o.attempts, 3), Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
 	})
 	require.NoError(t, err)

@@ -406,3 +406,44 @@ func TestInvalidRequestNotRetried(t *testing.T) {
 	require.Equal(t, "the embedder failed after 1 attempts", got.LastError.Message)
 	require.Equal(t, int64(1), emb.calls.Load())
 }
+
+// failingDeletes refuses the next n chunk removals, as a store that is down.
+type failingDeletes struct {
+	retrieval.Store
+	n atomic.Int32
+}
+
+func (f *failingDeletes) ReplaceFile(ctx context.Context, tenant, collection, fileID string, chunks []retrieval.Chunk) error {
+	if len(chunks) == 0 && f.n.Add(-1) >= 0 {
+		return fmt.Errorf("store down: %w", retrieval.ErrUnavailable)
+	}
+	return f.Store.ReplaceFile(ctx, tenant, collection, fileID, chunks)
+}
+
+func TestDetachRetriedAfterStoreFailureLeavesNoChunks(t *testing.T) {
+	var fd *failingDeletes
+	e := openEnv(t, t.TempDir(), envOptions{wrapStore: func(s retrieval.Store) retrieval.Store {
+		fd = &failingDeletes{Store: s}
+		return fd
+	}})
+	ctx := context.Background()
+	vs := e.newStore("acme")
+	f := e.upload("acme", "note.txt", "The lighthouse keeper counts ships every evening.")
+	_, err := e.svc.AddFile(ctx, "acme", vs.ID, service.AddFileRequest{FileID: f.ID})
+	require.NoError(t, err)
+	e.waitDone("acme", vs.ID, f.ID)
+	res, err := e.search("acme", vs.ID, "lighthouse keeper")
+	require.NoError(t, err)
+	require.NotEmpty(t, res)
+
+	fd.n.Store(1)
+	_, err = e.svc.DeleteStoreFile(ctx, "acme", vs.ID, f.ID)
+	require.ErrorIs(t, err, retrieval.ErrUnavailable)
+	// The file is still attached, so the delete can be retried...
+	_, err = e.svc.DeleteStoreFile(ctx, "acme", vs.ID, f.ID)
+	require.NoError(t, err)
+	// ...and no chunk is left behind.
+	res, err = e.search("acme", vs.ID, "lighthouse keeper")
+	require.NoError(t, err)
+	require.Empty(t, res)
+}

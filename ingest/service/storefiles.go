@@ -186,12 +186,17 @@ func (s *Service) DeleteStoreFile(ctx context.Context, tenant, storeID, fileID s
 	}
 	unlock := s.lock(tenant, storeID, fileID)
 	defer unlock()
+	// Chunks go first, so a failing store leaves the row for a retry; and
+	// again after the row, for a worker elsewhere that wrote in between.
+	if err := s.opts.Store.ReplaceFile(ctx, tenant, storeID, fileID, nil); err != nil {
+		return nil, fmt.Errorf("delete file chunks: %w", err)
+	}
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM ingest_store_files WHERE tenant = $1 AND store_id = $2 AND file_id = $3`,
 		tenant, storeID, fileID); err != nil {
 		return nil, fmt.Errorf("detach file: %w", err)
 	}
 	if err := s.opts.Store.ReplaceFile(ctx, tenant, storeID, fileID, nil); err != nil {
-		return nil, fmt.Errorf("delete file chunks: %w", err)
+		s.opts.Logger.Warn("delete file chunks after detaching", "tenant", tenant, "vector_store", storeID, "file", fileID, "error", err)
 	}
 	return &Deleted{ID: fileID, Object: "vector_store.file.deleted", Deleted: true}, nil
 }

@@ -215,7 +215,12 @@ func (s *Service) DeleteStore(ctx context.Context, tenant, id string) (*Deleted,
 	if _, err := s.store(ctx, tenant, id); err != nil {
 		return nil, err
 	}
+	// Chunks go first, so a failing store leaves the rows for a retry; and
+	// again after them, for a worker elsewhere that wrote in between.
 	// Files still queued see their row gone and are dropped by the worker.
+	if err := s.opts.Store.DeleteCollection(ctx, tenant, id); err != nil {
+		return nil, fmt.Errorf("delete vector store chunks: %w", err)
+	}
 	for _, stmt := range []string{
 		`DELETE FROM ingest_store_files WHERE tenant = $1 AND store_id = $2`,
 		`DELETE FROM ingest_batches WHERE tenant = $1 AND store_id = $2`,
@@ -226,7 +231,7 @@ func (s *Service) DeleteStore(ctx context.Context, tenant, id string) (*Deleted,
 		}
 	}
 	if err := s.opts.Store.DeleteCollection(ctx, tenant, id); err != nil {
-		return nil, fmt.Errorf("delete vector store chunks: %w", err)
+		s.opts.Logger.Warn("delete vector store chunks after its rows", "tenant", tenant, "vector_store", id, "error", err)
 	}
 	return &Deleted{ID: id, Object: "vector_store.deleted", Deleted: true}, nil
 }
