@@ -317,3 +317,27 @@ routes:
 	require.Equal(t, http.StatusOK, status, "a caller allowed both routes falls back")
 	require.Equal(t, 1, h.fake.ModelCount("m-big"))
 }
+
+func TestTenantAdminCannotGrantStrongerRoles(t *testing.T) {
+	h := startGateway(t, `
+server: {addr: 127.0.0.1:0}
+auth: {keys: {cache_ttl: 200ms}}
+roles:
+  - {name: keyadmin, models: ["*"], admin: true}
+  - {name: operator, models: ["*"], force_target: true}
+  - {name: root, models: ["*"], global_admin: true}
+backends: [{name: fake, type: openai, url: {{FAKE}}}]
+routes: [{model: chat, targets: [{backend: fake, model: m}]}]
+`)
+	_, admin := h.newKey("acme", "keyadmin")
+	for role, want := range map[string]int{
+		"keyadmin": http.StatusCreated,   // held by the caller
+		"user":     http.StatusCreated,   // carries no admin power
+		"operator": http.StatusForbidden, // force_target the caller lacks
+		"admin":    http.StatusForbidden, // an admin role the caller lacks
+		"root":     http.StatusForbidden, // global admin
+	} {
+		status, _, body := h.post("/admin/keys", `{"name":"k","roles":["`+role+`"]}`, bearerH(admin)...)
+		require.Equal(t, want, status, "role %s: %s", role, body)
+	}
+}

@@ -98,16 +98,19 @@ func (s *Server) handleKeyCreate(c *gin.Context) {
 }
 
 // checkGrantable refuses roles that are unknown or would lift the key above
-// its creator: only global admins grant global admin roles.
+// its creator. Global admins grant any role; a tenant admin grants the roles
+// it holds itself, and roles that carry no admin or force_target power.
 func (s *Server) checkGrantable(c *gin.Context, roles []string) error {
 	st := stateOf(c)
 	authz := st.rt.access.authz
+	global := authz.Authorize(st.principal, policies.ActionAdmin, "global") == nil
 	for _, name := range roles {
 		r, ok := authz.Role(name)
 		if !ok {
 			return llm.InvalidRequest("roles", "Unknown role %q.", name)
 		}
-		if r.GlobalAdmin && authz.Authorize(st.principal, policies.ActionAdmin, "global") != nil {
+		powerful := r.Admin || r.GlobalAdmin || r.ForceTarget
+		if powerful && !global && !slices.Contains(st.principal.Roles, name) {
 			return policies.ErrForbidden
 		}
 	}
