@@ -13,8 +13,11 @@ import (
 	"github.com/ragway/ragway/ingest/queuetest"
 )
 
+// testConfig leases jobs for 1.5s: long enough that a loaded CI machine does
+// not let a lease lapse between a handler's success and its acknowledgement
+// (delivery is at least once), short enough for the dead-worker cases.
 func testConfig(path string) queue.Config {
-	return queue.Config{Path: path, Lease: 400 * time.Millisecond, PollInterval: 20 * time.Millisecond,
+	return queue.Config{Path: path, Lease: 1500 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 		Workers: 3, RetryInitial: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond}
 }
 

@@ -21,7 +21,7 @@ func TestConformance(t *testing.T) {
 		return func(t *testing.T) ingest.Queue {
 			rdb := redis.NewClient(&redis.Options{Addr: addr})
 			q, err := redisqueue.New(context.Background(), rdb, redisqueue.Config{
-				Prefix: prefix, Lease: 400 * time.Millisecond, Block: 50 * time.Millisecond,
+				Prefix: prefix, Lease: 1500 * time.Millisecond, Block: 50 * time.Millisecond,
 				Workers: 3, RetryInitial: 50 * time.Millisecond,
 			})
 			require.NoError(t, err)
