@@ -34,6 +34,7 @@ func (s *secrets) add(cfg *config.Config) {
 	values := []string{
 		cfg.Ingest.Embedder.APIKey.Reveal(), cfg.Ingest.PostgresDSN.Reveal(), cfg.Ingest.Redis.Password.Reveal(),
 		cfg.Limits.Redis.Password.Reveal(), cfg.Auth.Keys.Postgres.DSN.Reveal(), cfg.Auth.Keys.Pepper.Reveal(),
+		cfg.Ingest.Retrieval.Pgvector.DSN.Reveal(),
 	}
 	for _, b := range cfg.Backends {
 		values = append(values, b.APIKey.Reveal())

@@ -1,6 +1,9 @@
 package retrieval
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // RRFK is the usual reciprocal rank fusion constant.
 const RRFK = 60
@@ -49,4 +52,56 @@ func FuseRRF(k, limit int, lists ...[]Result) []Result {
 		res[i].Score = e.score
 	}
 	return res
+}
+
+// FuseWeighted combines a lexical and a vector list by a weighted sum of
+// scores, each divided by its list's best score; a chunk missing from a list
+// scores 0 there. lexWeight is the lexical share (the vector list gets the
+// rest). It returns at most k results, best first; ties keep the order of
+// first appearance.
+func FuseWeighted(k int, lexWeight float64, lex, vec []Result) []Result {
+	type entry struct {
+		r     Result
+		score float64
+		first int
+	}
+	byID := map[string]*entry{}
+	var order []*entry
+	add := func(list []Result, w float64) {
+		if len(list) == 0 || list[0].Score <= 0 {
+			return
+		}
+		top := list[0].Score
+		for _, r := range list {
+			e := byID[r.ID]
+			if e == nil {
+				e = &entry{r: r, first: len(order)}
+				byID[r.ID] = e
+				order = append(order, e)
+			}
+			if r.Score > 0 {
+				e.score += w * r.Score / top
+			}
+		}
+	}
+	add(lex, lexWeight)
+	add(vec, 1-lexWeight)
+	slices.SortStableFunc(order, func(a, b *entry) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return a.first - b.first
+	})
+	if len(order) > k {
+		order = order[:k]
+	}
+	out := make([]Result, len(order))
+	for i, e := range order {
+		out[i] = e.r
+		out[i].Score = e.score
+	}
+	return out
 }

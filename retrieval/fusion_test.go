@@ -59,3 +59,17 @@ func TestFuseRRFScores(t *testing.T) {
 	got = retrieval.FuseRRF(-5, 10, results("a"))
 	require.InDelta(t, 1.0/float64(retrieval.RRFK+1), got[0].Score, 1e-12, "k <= 0 means RRFK")
 }
+
+func TestFuseWeighted(t *testing.T) {
+	lex := []retrieval.Result{{Chunk: retrieval.Chunk{ID: "a"}, Score: 10}, {Chunk: retrieval.Chunk{ID: "b"}, Score: 5}}
+	vec := []retrieval.Result{{Chunk: retrieval.Chunk{ID: "b"}, Score: 0.9}, {Chunk: retrieval.Chunk{ID: "c"}, Score: 0.45}}
+	got := retrieval.FuseWeighted(3, 0.75, lex, vec)
+	require.Len(t, got, 3)
+	// a: 0.75*1; b: 0.75*0.5 + 0.25*1; c: 0.25*0.5.
+	require.Equal(t, []string{"a", "b", "c"}, []string{got[0].ID, got[1].ID, got[2].ID})
+	require.InDelta(t, 0.75, got[0].Score, 1e-9)
+	require.InDelta(t, 0.625, got[1].Score, 1e-9)
+	require.InDelta(t, 0.125, got[2].Score, 1e-9)
+	require.Len(t, retrieval.FuseWeighted(1, 0.75, lex, vec), 1)
+	require.Empty(t, retrieval.FuseWeighted(5, 0.5, nil, nil))
+}

@@ -133,6 +133,44 @@ postgres_psql() {
 
 postgres_install() {
 	apt_install "$PG_BIN/postgres" postgresql-15
+	pgvector_install
+}
+
+PGVECTOR_SO=/usr/lib/postgresql/15/lib/vector.so
+
+pgvector_install() {
+	# Debian 12 has no pgvector binary package: build Debian's own source
+	# package from the next release against postgresql-server-dev-15.
+	if [ -f "$PGVECTOR_SO" ]; then
+		return 0
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		log "pgvector is missing; run as root to build it"
+		exit 1
+	fi
+	log "building pgvector from the Debian source package"
+	export DEBIAN_FRONTEND=noninteractive
+	cat >/etc/apt/sources.list.d/ragway-trixie-src.sources <<-'SOURCES'
+		Types: deb-src
+		URIs: http://deb.debian.org/debian
+		Suites: trixie
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+	SOURCES
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends postgresql-server-dev-15 build-essential dpkg-dev >&2
+	local build
+	mkdir -p "$STATE_DIR"
+	build=$(mktemp -d "$STATE_DIR/pgvector-build.XXXXXX")
+	(
+		cd "$build"
+		apt-get source -qq pgvector >&2
+		cd pgvector-*/
+		make PG_CONFIG="$PG_BIN/pg_config" OPTFLAGS="" >&2
+		make PG_CONFIG="$PG_BIN/pg_config" install >&2
+	)
+	rm -rf "$build"
+	log "pgvector installed"
 }
 
 postgres_bootstrap() {
@@ -143,6 +181,9 @@ postgres_bootstrap() {
 	if [ "$(postgres_psql -c "SELECT 1 FROM pg_database WHERE datname = 'ragway'")" != 1 ]; then
 		postgres_psql -c "CREATE DATABASE ragway OWNER ragway" >&2
 	fi
+	# The vector extension needs a superuser to create.
+	"$PG_BIN/psql" -h "$PG_HOST" -p "$PG_PORT" -U postgres -d ragway -v ON_ERROR_STOP=1 -qtA \
+		-c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector" >&2
 }
 
 postgres_up() {

@@ -24,6 +24,9 @@ type SciFactOptions struct {
 	Dimensions int
 	// Store overrides the embedded store's options (BM25, fusion).
 	Store embedded.Options
+	// OpenStore, when set, opens the store measured instead of a temporary
+	// embedded one; it must be empty, and Close releases it.
+	OpenStore func(ctx context.Context) (retrieval.Store, error)
 }
 
 // ModeScore is the quality of one search mode.
@@ -61,7 +64,12 @@ func MeasureDataset(ctx context.Context, d *Dataset, opts SciFactOptions) (*SciF
 	defer os.RemoveAll(dir)
 	so := opts.Store
 	so.NoSync = true
-	st, err := embedded.Open(ctx, dir, so)
+	var st retrieval.Store
+	if opts.OpenStore != nil {
+		st, err = opts.OpenStore(ctx)
+	} else {
+		st, err = embedded.Open(ctx, dir, so)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("measure beir: %w", err)
 	}
@@ -76,6 +84,12 @@ func MeasureDataset(ctx context.Context, d *Dataset, opts SciFactOptions) (*SciF
 	for i, id := range d.DocIDs {
 		ch := retrieval.Chunk{ID: id, Filename: id, Text: d.Docs[i], Vector: vecs[i]}
 		if err := st.ReplaceFile(ctx, "beir", "corpus", id, []retrieval.Chunk{ch}); err != nil {
+			return nil, fmt.Errorf("measure beir: %w", err)
+		}
+	}
+	if a, ok := st.(interface{ Analyze(context.Context) error }); ok {
+		// Databases plan queries from statistics a bulk load leaves stale.
+		if err := a.Analyze(ctx); err != nil {
 			return nil, fmt.Errorf("measure beir: %w", err)
 		}
 	}

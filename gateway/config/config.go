@@ -301,6 +301,7 @@ func (c *Config) overlayEnv(getenv func(string) string) error {
 	secret("auth.keys.postgres", c.Auth.Keys.Postgres.DSNEnv, &c.Auth.Keys.Postgres.DSN)
 	secret("ingest", c.Ingest.PostgresDSNEnv, &c.Ingest.PostgresDSN)
 	secret("ingest.embedder", c.Ingest.Embedder.APIKeyEnv, &c.Ingest.Embedder.APIKey)
+	secret("ingest.retrieval.pgvector", c.Ingest.Retrieval.Pgvector.DSNEnv, &c.Ingest.Retrieval.Pgvector.DSN)
 	secret("ingest.redis", c.Ingest.Redis.PasswordEnv, &c.Ingest.Redis.Password)
 	secret("auth.keys", c.Auth.Keys.PepperEnv, &c.Auth.Keys.Pepper)
 	for i := range c.Auth.JWT.Issuers {

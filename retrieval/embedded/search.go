@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 
 	"github.com/ragway/ragway/retrieval"
 )
@@ -85,7 +84,7 @@ func (s *Store) SearchEf(ctx context.Context, q retrieval.Query, ef int) ([]retr
 	if s.opts.Fusion == FusionRRF {
 		return retrieval.FuseRRF(retrieval.RRFK, q.K, lex, vec), nil
 	}
-	return fuseWeighted(q.K, s.opts.LexicalWeight, lex, vec), nil
+	return retrieval.FuseWeighted(q.K, s.opts.LexicalWeight, lex, vec), nil
 }
 
 // lexical returns the k best BM25 matches of text that pass f.
@@ -190,55 +189,5 @@ func (c *collection) brute(q []float32, k int, match func(uint32) bool) []candid
 	}
 	out := []candidate(top)
 	sortDesc(out)
-	return out
-}
-
-// fuseWeighted combines two lists by weighted sums of scores divided by
-// each list's best score; a chunk missing from a list scores 0 there.
-func fuseWeighted(k int, lexWeight float64, lex, vec []retrieval.Result) []retrieval.Result {
-	type entry struct {
-		r     retrieval.Result
-		score float64
-		first int
-	}
-	byID := map[string]*entry{}
-	var order []*entry
-	add := func(list []retrieval.Result, w float64) {
-		if len(list) == 0 || list[0].Score <= 0 {
-			return
-		}
-		top := list[0].Score
-		for _, r := range list {
-			e := byID[r.ID]
-			if e == nil {
-				e = &entry{r: r, first: len(order)}
-				byID[r.ID] = e
-				order = append(order, e)
-			}
-			if r.Score > 0 {
-				e.score += w * r.Score / top
-			}
-		}
-	}
-	add(lex, lexWeight)
-	add(vec, 1-lexWeight)
-	sortEntries := func(a, b *entry) int {
-		switch {
-		case a.score > b.score:
-			return -1
-		case a.score < b.score:
-			return 1
-		}
-		return a.first - b.first
-	}
-	slices.SortFunc(order, sortEntries)
-	if len(order) > k {
-		order = order[:k]
-	}
-	out := make([]retrieval.Result, len(order))
-	for i, e := range order {
-		out[i] = e.r
-		out[i].Score = e.score
-	}
 	return out
 }

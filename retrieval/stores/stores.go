@@ -7,22 +7,50 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
+	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/retrieval"
 	"github.com/ragway/ragway/retrieval/embedded"
+	"github.com/ragway/ragway/retrieval/pgvector"
 )
 
 // Store kinds.
 const (
 	Embedded = "embedded"
+	Pgvector = "pgvector"
 )
 
 // Config chooses and tunes the store.
 type Config struct {
-	// Store is the implementation: "embedded" (the default).
+	// Store is the implementation: "embedded" (the default) or "pgvector".
 	Store string `yaml:"store"`
 	// Embedded tunes the embedded store.
 	Embedded EmbeddedConfig `yaml:"embedded"`
+	// Pgvector connects and tunes the PostgreSQL store.
+	Pgvector PgvectorConfig `yaml:"pgvector"`
+}
+
+// PgvectorConfig connects and tunes the PostgreSQL + pgvector store; zero
+// values are its defaults.
+type PgvectorConfig struct {
+	// DSN is the connection string (postgres://...). It holds a password,
+	// so configs name an environment variable in DSNEnv and the loader
+	// resolves it into DSN.
+	DSN    llm.Secret `yaml:"dsn"`
+	DSNEnv string     `yaml:"dsn_env"`
+	// Schema holds the store's tables; default "ragway".
+	Schema         string `yaml:"schema"`
+	M              int    `yaml:"m"`
+	EfConstruction int    `yaml:"ef_construction"`
+	EfSearch       int    `yaml:"ef_search"`
+	// Fusion is "weighted" (default) or "rrf".
+	Fusion        string  `yaml:"fusion"`
+	LexicalWeight float64 `yaml:"lexical_weight"`
+	// MaxConns bounds the connection pool (default 8); a search or write
+	// waits at most AcquireTimeout (default 5s) for a connection.
+	MaxConns       int           `yaml:"max_conns"`
+	AcquireTimeout time.Duration `yaml:"acquire_timeout"`
 }
 
 // EmbeddedConfig tunes the embedded store; zero values are its defaults.
@@ -45,8 +73,10 @@ func (c Config) Validate() error {
 	var errs []error
 	switch c.Store {
 	case "", Embedded:
+	case Pgvector:
+		errs = append(errs, c.Pgvector.validate()...)
 	default:
-		errs = append(errs, fmt.Errorf("retrieval.store: unknown store %q (want %q)", c.Store, Embedded))
+		errs = append(errs, fmt.Errorf("retrieval.store: unknown store %q (want %q or %q)", c.Store, Embedded, Pgvector))
 	}
 	e := c.Embedded
 	if e.Dir != "" && (filepath.IsAbs(e.Dir) || !filepath.IsLocal(e.Dir)) {
@@ -78,6 +108,37 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+func (p PgvectorConfig) validate() []error {
+	var errs []error
+	if p.DSN == "" && p.DSNEnv == "" {
+		errs = append(errs, errors.New("retrieval.pgvector: dsn_env (or dsn) is required"))
+	}
+	if p.M < 0 || p.M > 100 {
+		errs = append(errs, errors.New("retrieval.pgvector.m: must be 0..100"))
+	}
+	if p.EfConstruction < 0 || p.EfConstruction > 1000 {
+		errs = append(errs, errors.New("retrieval.pgvector.ef_construction: must be 0..1000"))
+	}
+	if p.EfSearch < 0 || p.EfSearch > 1000 {
+		errs = append(errs, errors.New("retrieval.pgvector.ef_search: must be 0..1000"))
+	}
+	switch p.Fusion {
+	case "", pgvector.FusionWeighted, pgvector.FusionRRF:
+	default:
+		errs = append(errs, fmt.Errorf("retrieval.pgvector.fusion: unknown fusion %q", p.Fusion))
+	}
+	if p.LexicalWeight < 0 || p.LexicalWeight >= 1 {
+		errs = append(errs, errors.New("retrieval.pgvector.lexical_weight: must be in [0,1)"))
+	}
+	if p.MaxConns < 0 || p.MaxConns > 1000 {
+		errs = append(errs, errors.New("retrieval.pgvector.max_conns: must be 0..1000"))
+	}
+	if p.AcquireTimeout < 0 {
+		errs = append(errs, errors.New("retrieval.pgvector.acquire_timeout: must not be negative"))
+	}
+	return errs
+}
+
 // Open validates cfg and opens the store it names, keeping its files under
 // dataDir.
 func Open(ctx context.Context, cfg Config, dataDir string) (retrieval.Store, error) {
@@ -94,6 +155,20 @@ func Open(ctx context.Context, cfg Config, dataDir string) (retrieval.Store, err
 		s, err := embedded.Open(ctx, filepath.Join(dataDir, dir), embedded.Options{
 			M: e.M, EfConstruction: e.EfConstruction, EfSearch: e.EfSearch,
 			K1: e.K1, B: e.B, Fusion: e.Fusion, LexicalWeight: e.LexicalWeight,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
+	case Pgvector:
+		p := cfg.Pgvector
+		if p.DSN == "" {
+			return nil, fmt.Errorf("open store: retrieval.pgvector.dsn is empty (is %s set?)", p.DSNEnv)
+		}
+		s, err := pgvector.Open(ctx, p.DSN.Reveal(), pgvector.Options{
+			Schema: p.Schema, M: p.M, EfConstruction: p.EfConstruction, EfSearch: p.EfSearch,
+			Fusion: p.Fusion, LexicalWeight: p.LexicalWeight,
+			MaxConns: p.MaxConns, AcquireTimeout: p.AcquireTimeout,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)

@@ -2,14 +2,21 @@ package stores_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/retrieval"
 	"github.com/ragway/ragway/retrieval/embedded"
+	"github.com/ragway/ragway/retrieval/pgvector"
 	"github.com/ragway/ragway/retrieval/retrievaltest"
 	"github.com/ragway/ragway/retrieval/stores"
 )
@@ -32,7 +39,10 @@ func TestConfig(t *testing.T) {
 		{"empty", ``, true},
 		{"embedded", "store: embedded\nembedded:\n  dir: idx\n  m: 24\n  ef_search: 100\n  bm25_k1: 1.0\n  bm25_b: 0.6\n  fusion: rrf\n", true},
 		{"weighted", "embedded:\n  fusion: weighted\n  lexical_weight: 0.8\n", true},
-		{"unknown store", "store: pgvector\n", false},
+		{"unknown store", "store: weaviate2\n", false},
+		{"pgvector without dsn", "store: pgvector\n", false},
+		{"pgvector bad m", "store: pgvector\npgvector:\n  dsn_env: X\n  m: 500\n", false},
+		{"pgvector bad fusion", "store: pgvector\npgvector:\n  dsn_env: X\n  fusion: max\n", false},
 		{"absolute dir", "embedded:\n  dir: /etc\n", false},
 		{"escaping dir", "embedded:\n  dir: ../x\n", false},
 		{"bad b", "embedded:\n  bm25_b: 2\n", false},
@@ -61,4 +71,38 @@ func TestConfig(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
+}
+
+func TestOpenPgvector(t *testing.T) {
+	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
+			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
+		}
+		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
+	}
+	var cfg stores.Config
+	dec := yaml.NewDecoder(strings.NewReader("store: pgvector\npgvector:\n  dsn_env: RAGWAY_TEST_POSTGRES_DSN\n  m: 12\n  ef_search: 50\n  max_conns: 4\n  acquire_timeout: 2s\n"))
+	dec.KnownFields(true)
+	require.NoError(t, dec.Decode(&cfg))
+	require.Equal(t, 2*time.Second, cfg.Pgvector.AcquireTimeout)
+	_, err := stores.Open(context.Background(), cfg, t.TempDir())
+	require.ErrorContains(t, err, "dsn is empty", "the loader resolves dsn_env, not the store")
+	cfg.Pgvector.DSN = llm.Secret(dsn)
+	retrievaltest.Run(t, func(t *testing.T, dir string) retrieval.Store {
+		c := cfg
+		sum := sha256.Sum256([]byte(dir))
+		c.Pgvector.Schema = "rgstores_" + hex.EncodeToString(sum[:8])
+		t.Cleanup(func() {
+			conn, err := pgx.Connect(context.Background(), dsn)
+			require.NoError(t, err)
+			defer conn.Close(context.Background())
+			_, err = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{c.Pgvector.Schema}.Sanitize()+" CASCADE")
+			require.NoError(t, err)
+		})
+		s, err := stores.Open(context.Background(), c, dir)
+		require.NoError(t, err)
+		require.IsType(t, &pgvector.Store{}, s)
+		return s
+	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ragway/ragway/evals/ingestion"
 	"github.com/ragway/ragway/evals/retrieval"
+	rstore "github.com/ragway/ragway/retrieval"
 )
 
 // benchRetrieval runs `ragway bench retrieval --data DIR`: SciFact quality
@@ -19,16 +20,32 @@ func benchRetrieval(ctx context.Context, args []string, stdout, stderr io.Writer
 	data := fs.String("data", "", "BEIR data folder (corpus.jsonl, queries.jsonl, qrels/) (required)")
 	split := fs.String("split", "test", "qrels split")
 	dims := fs.Int("dimensions", 0, "lexical embedder dimensions (default 384)")
+	store := fs.String("store", "embedded", "store measured: embedded or pgvector")
+	dsnEnv := fs.String("dsn-env", "RAGWAY_POSTGRES_DSN", "environment variable holding the PostgreSQL DSN (--store pgvector)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	if *data == "" {
-		return usageError{"usage: ragway bench retrieval --data DIR"}
+		return usageError{"usage: ragway bench retrieval --data DIR [--store embedded|pgvector]"}
 	}
 	if _, err := os.Stat(*data); err != nil {
 		return fmt.Errorf("bench retrieval: %w", err)
 	}
-	return retrieval.RunSciFact(ctx, *data, retrieval.SciFactOptions{Split: *split, Dimensions: *dims}, stdout)
+	opts := retrieval.SciFactOptions{Split: *split, Dimensions: *dims}
+	switch *store {
+	case "embedded":
+	case "pgvector":
+		dsn := os.Getenv(*dsnEnv)
+		if dsn == "" {
+			return usageError{fmt.Sprintf("bench retrieval: --store pgvector needs the DSN in $%s", *dsnEnv)}
+		}
+		opts.OpenStore = func(ctx context.Context) (rstore.Store, error) {
+			return openBenchPgvector(ctx, dsn)
+		}
+	default:
+		return usageError{fmt.Sprintf("bench retrieval: unknown store %q (want embedded or pgvector)", *store)}
+	}
+	return retrieval.RunSciFact(ctx, *data, opts, stdout)
 }
 
 // benchVectors runs `ragway bench vectors`: recall and speed of the

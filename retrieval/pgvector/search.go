@@ -1,0 +1,195 @@
+package pgvector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	pgv "github.com/pgvector/pgvector-go"
+
+	"github.com/ragway/ragway/retrieval"
+)
+
+const resultColumns = `chunk_id, file_id, filename, idx, text, title, heading, page, attributes`
+
+// Search implements retrieval.Store. Every statement of one search runs in
+// one read-only repeatable-read transaction, so hybrid search fuses two
+// lists from the same snapshot.
+func (s *Store) Search(ctx context.Context, q retrieval.Query) ([]retrieval.Result, error) {
+	mode, err := checkQuery(q)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	var out []retrieval.Result
+	err = s.withTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var dim int
+		err := tx.QueryRow(ctx, `SELECT dim FROM collections WHERE tenant = $1 AND collection = $2`, q.Tenant, q.Collection).Scan(&dim)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(q.Vector) > 0 && len(q.Vector) != dim {
+			return fmt.Errorf("%w: query vector has %d values, collection has %d", retrieval.ErrInvalidQuery, len(q.Vector), dim)
+		}
+		switch {
+		case mode == retrieval.ModeLexical || len(q.Vector) == 0:
+			out, err = s.lexical(ctx, tx, q, q.K)
+		case mode == retrieval.ModeVector || q.Text == "":
+			out, err = s.vector(ctx, tx, q, dim, q.K)
+		default:
+			out, err = s.hybrid(ctx, tx, q, dim)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	if out == nil {
+		out = []retrieval.Result{}
+	}
+	for i := range out {
+		out[i].Tenant, out[i].Collection = q.Tenant, q.Collection
+	}
+	return out, nil
+}
+
+func checkQuery(q retrieval.Query) (retrieval.Mode, error) {
+	if q.K < 1 || q.K > maxK {
+		return "", fmt.Errorf("%w: k must be 1..%d", retrieval.ErrInvalidQuery, maxK)
+	}
+	mode := q.Mode
+	if mode == "" {
+		mode = retrieval.ModeHybrid
+	}
+	switch mode {
+	case retrieval.ModeHybrid, retrieval.ModeVector, retrieval.ModeLexical:
+	default:
+		return "", fmt.Errorf("%w: unknown mode %q", retrieval.ErrInvalidQuery, q.Mode)
+	}
+	if mode == retrieval.ModeVector && len(q.Vector) == 0 {
+		return "", fmt.Errorf("%w: vector search needs a vector", retrieval.ErrInvalidQuery)
+	}
+	if len(q.Vector) > maxDimensions {
+		return "", fmt.Errorf("%w: vector too large", retrieval.ErrInvalidQuery)
+	}
+	if q.Filter != nil {
+		if err := q.Filter.Validate(); err != nil {
+			return "", err
+		}
+	}
+	return mode, nil
+}
+
+func (s *Store) hybrid(ctx context.Context, tx pgx.Tx, q retrieval.Query, dim int) ([]retrieval.Result, error) {
+	depth := max(q.K, s.opts.HybridDepth)
+	lex, err := s.lexical(ctx, tx, q, depth)
+	if err != nil {
+		return nil, err
+	}
+	vec, err := s.vector(ctx, tx, q, dim, depth)
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.Fusion == FusionRRF {
+		return retrieval.FuseRRF(retrieval.RRFK, q.K, lex, vec), nil
+	}
+	return retrieval.FuseWeighted(q.K, s.opts.LexicalWeight, lex, vec), nil
+}
+
+// lexical ranks the chunks sharing a lexeme with the text by BM25 (see
+// schema.go).
+func (s *Store) lexical(ctx context.Context, tx pgx.Tx, q retrieval.Query, k int) ([]retrieval.Result, error) {
+	if q.Text == "" {
+		return nil, nil
+	}
+	cond, args, err := filterSQL(q.Filter, []any{q.Tenant, q.Collection, q.Text, k, s.opts.K1, s.opts.B})
+	if err != nil {
+		return nil, err
+	}
+	return collect(ctx, tx, bm25SQL+cond+bm25Tail, args)
+}
+
+// bm25SQL is the lexical query up to its filter; its parameters are
+// tenant, collection, text, k, k1 and b. The query's lexemes and their
+// weights are materialised so each document frequency is counted once,
+// through the GIN index, rather than once per candidate.
+const bm25SQL = `WITH q AS MATERIALIZED (
+	SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS qtf, plainto_tsquery('simple', u.lexeme) AS tq
+	FROM unnest(to_tsvector('english'::regconfig, $3::text)) AS u
+), st AS (
+	SELECT greatest(chunks, 1)::float8 AS n, greatest(tokens::float8 / greatest(chunks, 1), 1) AS avgdl
+	FROM collections WHERE tenant = $1 AND collection = $2
+), w AS MATERIALIZED (
+	SELECT q.lexeme, q.qtf * ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) AS weight
+	FROM q, st, LATERAL (SELECT count(*)::float8 AS df FROM chunks c
+		WHERE c.tenant = $1 AND c.collection = $2 AND c.tsv @@ q.tq) AS df
+	WHERE numnode(q.tq) > 0
+), scored AS (
+	SELECT c.seq, sum(w.weight * m.tf * ($5::float8 + 1) /
+		(m.tf + $5::float8 * (1 - $6::float8 + $6::float8 * c.doclen / st.avgdl))) AS score
+	FROM chunks c CROSS JOIN st
+	CROSS JOIN LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf FROM unnest(c.tsv) AS u) AS m
+	JOIN w ON w.lexeme = m.lexeme
+	WHERE c.tenant = $1 AND c.collection = $2
+		AND c.tsv @@ (SELECT tsquery_or_agg(tq) FROM q WHERE numnode(tq) > 0) AND `
+
+const bm25Tail = `
+	GROUP BY c.seq
+)
+SELECT ` + resultColumns + `, scored.score FROM scored JOIN chunks USING (seq)
+ORDER BY scored.score DESC, seq LIMIT $4`
+
+// vector returns the k nearest chunks by cosine similarity through the
+// dimension's HNSW index, with iterative scans so a filter still yields k.
+func (s *Store) vector(ctx context.Context, tx pgx.Tx, q retrieval.Query, dim, k int) ([]retrieval.Result, error) {
+	ef := min(max(s.opts.EfSearch, k), maxEfSearch)
+	if _, err := tx.Exec(ctx, `SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`,
+		strconv.Itoa(ef)); err != nil {
+		return nil, err
+	}
+	cond, args, err := filterSQL(q.Filter, []any{q.Tenant, q.Collection, pgv.NewVector(q.Vector), k})
+	if err != nil {
+		return nil, err
+	}
+	// dim is an integer from the collections table: safe to format, and it
+	// must be a literal for the planner to pick the partial index.
+	d := strconv.Itoa(dim)
+	sql := `SELECT ` + resultColumns + `, 1 - (embedding::vector(` + d + `) <=> $3::vector(` + d + `)) AS score
+FROM chunks
+WHERE tenant = $1 AND collection = $2 AND dim = ` + d + ` AND ` + cond + `
+ORDER BY embedding::vector(` + d + `) <=> $3::vector(` + d + `) LIMIT $4`
+	res, err := collect(ctx, tx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	// Relaxed iterative scans may return neighbours slightly out of order.
+	slices.SortStableFunc(res, func(a, b retrieval.Result) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
+		}
+		return 0
+	})
+	return res, nil
+}
+
+func collect(ctx context.Context, tx pgx.Tx, sql string, args []any) ([]retrieval.Result, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (retrieval.Result, error) {
+		var r retrieval.Result
+		var idx, page int32
+		err := row.Scan(&r.ID, &r.FileID, &r.Filename, &idx, &r.Text, &r.Title, &r.Heading, &page, &r.Attributes, &r.Score)
+		r.Index, r.Page = int(idx), int(page)
+		return r, err
+	})
+}
