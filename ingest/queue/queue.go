@@ -17,7 +17,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -25,12 +24,13 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/ragway/ragway/ingest"
+	"github.com/ragway/ragway/ingest/consumers"
 )
 
 var _ ingest.Queue = (*Queue)(nil)
 
 // ErrClosed is returned by a Queue used after Close.
-var ErrClosed = errors.New("queue closed")
+var ErrClosed = consumers.ErrClosed
 
 // busyTimeout is how long a write waits for another writer.
 const busyTimeout = 10 * time.Second
@@ -40,11 +40,9 @@ type Queue struct {
 	db  *sql.DB
 	cfg Config
 
-	mu     sync.Mutex
-	wake   chan struct{} // closed and replaced by every Enqueue
-	closed bool
-	done   chan struct{}
-	wg     sync.WaitGroup
+	mu    sync.Mutex
+	wake  chan struct{} // closed and replaced by every Enqueue
+	group *consumers.Group
 }
 
 const schema = `
@@ -78,13 +76,13 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", cfg.Path, err)
 	}
-	return &Queue{db: db, cfg: cfg, wake: make(chan struct{}), done: make(chan struct{})}, nil
+	return &Queue{db: db, cfg: cfg, wake: make(chan struct{}), group: consumers.New()}, nil
 }
 
 // Enqueue implements ingest.Queue. The job is committed to the file (it
 // survives the process being killed) before Enqueue returns.
 func (q *Queue) Enqueue(ctx context.Context, job ingest.Job) error {
-	if q.isClosed() {
+	if q.group.Closed() {
 		return ErrClosed
 	}
 	body, err := json.Marshal(job)
@@ -124,25 +122,13 @@ func (q *Queue) Len(ctx context.Context) (int, error) {
 // for them, and closes the file. Jobs in flight are not acknowledged. It is
 // safe to call more than once.
 func (q *Queue) Close() error {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
+	if !q.group.Close() {
 		return nil
 	}
-	q.closed = true
-	close(q.done)
-	q.mu.Unlock()
-	q.wg.Wait()
 	if err := q.db.Close(); err != nil {
 		return fmt.Errorf("close queue: %w", err)
 	}
 	return nil
-}
-
-func (q *Queue) isClosed() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.closed
 }
 
 // wakeChan returns the channel the next Enqueue closes.

@@ -20,39 +20,7 @@ const writeTimeout = 10 * time.Second
 // or the queue is closed. It returns nil when ctx ends and ErrClosed when
 // the queue was closed, after every handler it started has returned.
 func (q *Queue) Consume(ctx context.Context, handle func(context.Context, ingest.Job) error) error {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return ErrClosed
-	}
-	q.wg.Add(1)
-	q.mu.Unlock()
-	defer q.wg.Done()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		select {
-		case <-q.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	for range q.cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			q.work(ctx, handle)
-		}()
-	}
-	wg.Wait()
-	if q.isClosed() {
-		return ErrClosed
-	}
-	return nil
+	return q.group.Run(ctx, q.cfg.Workers, func(ctx context.Context) { q.work(ctx, handle) })
 }
 
 func (q *Queue) work(ctx context.Context, handle func(context.Context, ingest.Job) error) {

@@ -22,18 +22,18 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ragway/ragway/ingest"
+	"github.com/ragway/ragway/ingest/consumers"
 )
 
 var _ ingest.Queue = (*Queue)(nil)
 
 // ErrClosed is returned by a Queue used after Close.
-var ErrClosed = errors.New("redis queue closed")
+var ErrClosed = consumers.ErrClosed
 
 // Config configures the queue.
 type Config struct {
@@ -115,10 +115,7 @@ type Queue struct {
 	cfg    Config
 	stream string
 
-	mu     sync.Mutex
-	closed bool
-	done   chan struct{}
-	wg     sync.WaitGroup
+	group *consumers.Group
 }
 
 // New returns a Queue over rdb, creating the stream and group if needed.
@@ -128,7 +125,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, cfg Config) (*Queue, er
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	q := &Queue{rdb: rdb, cfg: cfg, stream: cfg.Prefix + "jobs", done: make(chan struct{})}
+	q := &Queue{rdb: rdb, cfg: cfg, stream: cfg.Prefix + "jobs", group: consumers.New()}
 	err := rdb.XGroupCreateMkStream(ctx, q.stream, cfg.Group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return nil, fmt.Errorf("create redis consumer group: %w", err)
@@ -138,7 +135,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, cfg Config) (*Queue, er
 
 // Enqueue implements ingest.Queue with XADD.
 func (q *Queue) Enqueue(ctx context.Context, job ingest.Job) error {
-	if q.isClosed() {
+	if q.group.Closed() {
 		return ErrClosed
 	}
 	body, err := json.Marshal(job)
@@ -155,22 +152,8 @@ func (q *Queue) Enqueue(ctx context.Context, job ingest.Job) error {
 // pending and are reclaimed after the lease. It is safe to call more than
 // once.
 func (q *Queue) Close() error {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return nil
-	}
-	q.closed = true
-	close(q.done)
-	q.mu.Unlock()
-	q.wg.Wait()
+	q.group.Close()
 	return nil
-}
-
-func (q *Queue) isClosed() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.closed
 }
 
 func randomID() string {
