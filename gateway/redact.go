@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -54,6 +55,9 @@ func (s *secrets) add(cfg *config.Config) {
 			s.list = append(s.list, v)
 		}
 	}
+	// Longest first: a secret that contains another must be replaced
+	// whole, not around the shorter one.
+	slices.SortStableFunc(s.list, func(a, b string) int { return len(b) - len(a) })
 }
 
 // scrub replaces every known credential in text.

@@ -56,3 +56,16 @@ func TestRedactHandler(t *testing.T) {
 		require.NotContains(t, buf.String(), redactedText)
 	})
 }
+
+func TestScrubNestedSecrets(t *testing.T) {
+	const short, long = "pw-01234567", "postgres://u:pw-01234567@db/x"
+	for _, order := range [][2]string{{short, long}, {long, short}} {
+		sec := &secrets{}
+		sec.add(&config.Config{Backends: []backends.Config{
+			{Name: "a", APIKey: llm.Secret(order[0])},
+			{Name: "b", APIKey: llm.Secret(order[1])},
+		}})
+		got := sec.scrub("connect " + long + " failed")
+		require.Equal(t, "connect "+redactedText+" failed", got)
+	}
+}

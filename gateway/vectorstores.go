@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,7 +19,7 @@ func decodeJSON(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return invalid(te.Field, "Invalid type for '%s': expected %s.", te.Field, te.Type.String())
+			return invalid(te.Field, "Invalid type for '%s': expected %s.", te.Field, jsonTypeName(te.Type))
 		}
 		return invalid("", "We could not parse the JSON body of your request. The body must be a JSON object.")
 	}
@@ -26,6 +27,29 @@ func decodeJSON(body []byte, v any) error {
 		return invalid("", "We could not parse the JSON body of your request: unexpected data after the JSON object.")
 	}
 	return nil
+}
+
+// jsonTypeName names t as JSON does, not as Go does.
+func jsonTypeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another type"
 }
 
 // readJSON reads the request body into v.
@@ -78,20 +102,69 @@ func (s *Server) handleStoreList(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	st := stateOf(c)
-	page, err := s.ingest.svc.ListStores(c.Request.Context(), st.principal.Tenant, p)
+	page, err := s.visibleStores(c, p)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	data := page.Data[:0]
-	for _, vs := range page.Data {
-		if mayUseStore(st, vs) {
-			data = append(data, vs)
-		}
-	}
-	page.Data = data
 	s.writeJSON(c, http.StatusOK, page)
+}
+
+// maxListScans bounds the catalogue pages read to fill one page of stores
+// the caller may use.
+const maxListScans = 8
+
+// visibleStores lists the stores the caller may use, reading on past the
+// ones it may not so that a page holds up to its limit and its cursors name
+// only stores it returns.
+func (s *Server) visibleStores(c *gin.Context, p service.ListParams) (*service.Page[*service.VectorStore], error) {
+	st := stateOf(c)
+	want := p.Limit
+	if want == 0 {
+		want = service.DefaultPageLimit
+	}
+	back := p.Before != ""
+	out := &service.Page[*service.VectorStore]{Object: "list", Data: []*service.VectorStore{}}
+	for scan := 1; ; scan++ {
+		page, err := s.ingest.svc.ListStores(c.Request.Context(), st.principal.Tenant, p)
+		if err != nil {
+			return nil, err
+		}
+		var seen []*service.VectorStore
+		for _, vs := range page.Data {
+			if mayUseStore(st, vs) {
+				seen = append(seen, vs)
+			}
+		}
+		if back {
+			out.Data = append(seen, out.Data...)
+		} else {
+			out.Data = append(out.Data, seen...)
+		}
+		out.HasMore = page.HasMore
+		if len(out.Data) >= want || !page.HasMore || len(page.Data) == 0 || scan == maxListScans {
+			break
+		}
+		if back {
+			p.Before = page.Data[0].ID
+		} else {
+			p.After = page.Data[len(page.Data)-1].ID
+		}
+		p.Limit = service.MaxPageLimit
+	}
+	if n := len(out.Data); n > want {
+		if back {
+			out.Data = out.Data[n-want:]
+		} else {
+			out.Data = out.Data[:want]
+		}
+		out.HasMore = true
+	}
+	if n := len(out.Data); n > 0 {
+		first, last := out.Data[0].ID, out.Data[n-1].ID
+		out.FirstID, out.LastID = &first, &last
+	}
+	return out, nil
 }
 
 // handleStoreGet serves GET /v1/vector_stores/{id}.
@@ -129,7 +202,9 @@ func (s *Server) handleStoreUpdate(c *gin.Context) {
 			return
 		}
 	}
-	if b.Name != nil && !mayUseStore(stateOf(c), &service.VectorStore{Name: *b.Name, ID: vs.ID}) {
+	// The new name must be allowed by itself: access by id must not carry
+	// a store into a collection pattern granted to others.
+	if b.Name != nil && !mayUseStore(stateOf(c), &service.VectorStore{Name: *b.Name}) {
 		s.fail(c, &APIError{Status: http.StatusForbidden, Type: "invalid_request_error", Code: "permission_denied",
 			Message: "You are not allowed to give the vector store this name."})
 		return

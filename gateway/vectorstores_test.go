@@ -81,3 +81,29 @@ func FuzzDecodeSearch(f *testing.F) {
 		require.LessOrEqual(t, req.ScoreThreshold, 1.0)
 	})
 }
+
+func TestDecodeJSONTypeErrorsNameJSONTypes(t *testing.T) {
+	tests := []struct {
+		body, param, want string
+	}{
+		{`{"chunking_strategy":"x"}`, "chunking_strategy", "expected an object."},
+		{`{"name":5}`, "name", "expected a string."},
+		{`{"file_ids":"x"}`, "file_ids", "expected an array."},
+		{`{"file_ids":[1]}`, "file_ids", "expected a string."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			var b storeCreateBody
+			err := decodeJSON([]byte(tt.body), &b)
+			var ae *APIError
+			require.ErrorAs(t, err, &ae)
+			require.Equal(t, tt.param, ae.Param)
+			require.Contains(t, ae.Message, tt.want)
+			require.NotContains(t, ae.Message, "chunk.")
+		})
+	}
+	_, err := decodeSearch([]byte(`{"query":"x","max_num_results":1e30}`))
+	var ae *APIError
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, "Invalid type for 'max_num_results': expected an integer.", ae.Message)
+}
