@@ -13,10 +13,10 @@ import (
 
 // dispatch runs call on the target picked for model, then on the targets of
 // its fallback routes in order while the failure is one another route may not
-// share (unavailable, timeout, 429, 5xx). It returns the target that
-// answered, or the last failure.
+// share (unavailable, timeout, 429, 5xx). The target that answered is
+// recorded in st; the error is the last failure.
 func (s *Server) dispatch(ctx context.Context, rt *runtime, model string, caller routing.Caller, forced string,
-	st *reqState, call func(context.Context, target) error) (target, error) {
+	st *reqState, call func(context.Context, target) error) error {
 	chain := rt.chain(model)
 	var lastErr error
 	for i, route := range chain {
@@ -32,9 +32,9 @@ func (s *Server) dispatch(ctx context.Context, rt *runtime, model string, caller
 			continue
 		}
 		if err != nil {
-			return target{}, err
+			return err
 		}
-		st.target = t.Label()
+		st.target, st.provider = t.Label(), t.provider
 		if i > 0 {
 			s.metrics.fallbacks.WithLabelValues(chain[i-1], route).Inc()
 			s.log.Warn("falling back", "request_id", st.id, "from", chain[i-1], "to", route, "error", lastErr)
@@ -43,18 +43,18 @@ func (s *Server) dispatch(ctx context.Context, rt *runtime, model string, caller
 		err = call(ctx, t)
 		st.upstream += time.Since(start)
 		if err == nil {
-			return t, nil
+			return nil
 		}
 		s.metrics.upstreamErrors.WithLabelValues(t.Label(), errorKind(err)).Inc()
 		lastErr = err
 		if ctx.Err() != nil || !fallbackable(err) {
-			return t, err
+			return err
 		}
 	}
 	if lastErr == nil {
-		return target{}, modelNotFound(model)
+		return modelNotFound(model)
 	}
-	return target{}, lastErr
+	return lastErr
 }
 
 func fallbackable(err error) bool {

@@ -42,14 +42,13 @@ func (s *Server) handleEmbeddings(c *gin.Context) {
 	st.admitted = true
 	var resp *llm.EmbedResponse
 	caller := s.caller(st, req.User, c)
-	t, err := s.dispatch(c.Request.Context(), rt, req.RouteModel, caller, s.forcedTarget(c, st, req.RouteModel), st, func(ctx context.Context, t target) error {
+	err = s.dispatch(c.Request.Context(), rt, req.RouteModel, caller, s.forcedTarget(c, st, req.RouteModel), st, func(ctx context.Context, t target) error {
 		r := req.EmbedRequest
 		r.Model = t.Model
 		var err error
 		resp, err = t.backend.Embed(ctx, &r)
 		return err
 	})
-	st.provider = t.provider
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -55,14 +55,13 @@ func (s *Server) handleGenerate(ep llm.Endpoint) gin.HandlerFunc {
 			return
 		}
 		var resp *llm.Response
-		t, err := s.dispatch(c.Request.Context(), rt, req.Model, caller, forced, st, func(ctx context.Context, t target) error {
+		err = s.dispatch(c.Request.Context(), rt, req.Model, caller, forced, st, func(ctx context.Context, t target) error {
 			r := req.Request
 			r.Model = t.Model
 			var err error
 			resp, err = t.backend.Generate(ctx, &r)
 			return err
 		})
-		st.provider = t.provider
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -79,14 +78,13 @@ func (s *Server) serveStream(c *gin.Context, rt *runtime, req *genRequest, calle
 	st := stateOf(c)
 	ctx := c.Request.Context()
 	var stream llm.Stream
-	t, err := s.dispatch(ctx, rt, req.Model, caller, forced, st, func(ctx context.Context, t target) error {
+	err := s.dispatch(ctx, rt, req.Model, caller, forced, st, func(ctx context.Context, t target) error {
 		r := req.Request
 		r.Model = t.Model
 		var err error
 		stream, err = t.backend.GenerateStream(ctx, &r)
 		return err
 	})
-	st.provider = t.provider
 	if err != nil {
 		s.fail(c, err)
 		return
