@@ -180,7 +180,14 @@ func testInvalid(t *testing.T, open Opener) {
 
 // testAtomicReplace replaces a file over and over while readers check that
 // every search sees exactly one version of it.
-func testAtomicReplace(t *testing.T, open Opener) {
+func testAtomicReplace(t *testing.T, open Opener) { replaceUnderSearch(t, open, true) }
+
+// testOverlappingReplace is the promise of stores without transactions: a
+// search during a replace sees the new chunks, the old ones or both, never
+// a file with no chunks, and once the replace returns only the new ones.
+func testOverlappingReplace(t *testing.T, open Opener) { replaceUnderSearch(t, open, false) }
+
+func replaceUnderSearch(t *testing.T, open Opener, atomic bool) {
 	s := fresh(t, open)
 	const chunksPerFile = 5
 	version := func(v int) []retrieval.Chunk {
@@ -212,12 +219,12 @@ func testAtomicReplace(t *testing.T, open Opener) {
 						seen[x.Attributes["v"].(float64)]++
 					}
 				}
-				if len(seen) != 1 {
+				if len(seen) == 0 || atomic && len(seen) != 1 {
 					errs <- fmt.Errorf("mode %s saw versions %v", mode, seen)
 					return
 				}
 				for _, n := range seen {
-					if n != chunksPerFile {
+					if atomic && n != chunksPerFile {
 						errs <- fmt.Errorf("mode %s saw %d chunks of one version", mode, n)
 						return
 					}
@@ -227,6 +234,17 @@ func testAtomicReplace(t *testing.T, open Opener) {
 	}
 	for v := 1; v <= 60; v++ {
 		require.NoError(t, s.ReplaceFile(context.Background(), "t", "c", "f", version(v)))
+		if !atomic && v%10 == 0 {
+			res := Search(t, s, retrieval.Query{Tenant: "t", Collection: "c", Text: "swap", Vector: Vec(0, 0), K: 20, Mode: retrieval.ModeLexical})
+			n := 0
+			for _, x := range res {
+				if x.FileID == "f" {
+					require.InDelta(t, float64(v), x.Attributes["v"], 0, "only the new version once the replace returned")
+					n++
+				}
+			}
+			require.Equal(t, chunksPerFile, n)
+		}
 	}
 	cancel()
 	wg.Wait()

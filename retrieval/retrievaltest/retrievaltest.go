@@ -23,8 +23,19 @@ const Dim = 8
 // database) derive their location from dir.
 type Opener func(t *testing.T, dir string) retrieval.Store
 
+// Caps declares what a store cannot promise, so the suite checks the rest.
+type Caps struct {
+	// NonAtomicReplace: a search during ReplaceFile may briefly see both
+	// the old and the new chunks of the file (never neither). Stores
+	// without transactions (Weaviate, Milvus) say so and document it.
+	NonAtomicReplace bool
+}
+
 // Run runs the whole suite against the stores open makes.
-func Run(t *testing.T, open Opener) {
+func Run(t *testing.T, open Opener) { RunCaps(t, open, Caps{}) }
+
+// RunCaps runs the suite, leaving out the checks caps rules out.
+func RunCaps(t *testing.T, open Opener, caps Caps) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, open Opener)
@@ -42,8 +53,12 @@ func Run(t *testing.T, open Opener) {
 		{"InvalidQueries", testInvalid},
 		{"AtomicReplace", testAtomicReplace},
 		{"Concurrent", testConcurrent},
+		{"Read", testRead},
 	}
 	for _, tc := range tests {
+		if tc.name == "AtomicReplace" && caps.NonAtomicReplace {
+			tc.name, tc.fn = "OverlappingReplace", testOverlappingReplace
+		}
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
 	}
 }
