@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/ragway/ragway/llm"
@@ -21,10 +22,24 @@ const (
 	Pgvector = "pgvector"
 )
 
-// Config chooses and tunes the store.
+// Kinds lists every store kind.
+var Kinds = []string{Embedded, Pgvector}
+
+func known(kind string) bool { return slices.Contains(Kinds, kind) }
+
+// Store is what every store kind is: searchable and readable back.
+type Store interface {
+	retrieval.Store
+	retrieval.Reader
+}
+
+// Config chooses and tunes the stores.
 type Config struct {
-	// Store is the implementation: "embedded" (the default) or "pgvector".
+	// Store is the default kind: "embedded" (the default), "pgvector",
+	// "weaviate" or "milvus". Only the kinds in use need their settings.
 	Store string `yaml:"store"`
+	// Collections keep chosen collections in other kinds than Store.
+	Collections []CollectionRule `yaml:"collections"`
 	// Embedded tunes the embedded store.
 	Embedded EmbeddedConfig `yaml:"embedded"`
 	// Pgvector connects and tunes the PostgreSQL store.
@@ -71,12 +86,14 @@ type EmbeddedConfig struct {
 // Validate reports every problem with the configuration.
 func (c Config) Validate() error {
 	var errs []error
-	switch c.Store {
-	case "", Embedded:
-	case Pgvector:
+	if c.Store != "" && !known(c.Store) {
+		errs = append(errs, fmt.Errorf("retrieval.store: unknown store %q (want one of %v)", c.Store, Kinds))
+	}
+	for i, r := range c.Collections {
+		errs = append(errs, r.validate(i)...)
+	}
+	if c.uses(Pgvector) {
 		errs = append(errs, c.Pgvector.validate()...)
-	default:
-		errs = append(errs, fmt.Errorf("retrieval.store: unknown store %q (want %q or %q)", c.Store, Embedded, Pgvector))
 	}
 	e := c.Embedded
 	if e.Dir != "" && (filepath.IsAbs(e.Dir) || !filepath.IsLocal(e.Dir)) {
@@ -139,14 +156,53 @@ func (p PgvectorConfig) validate() []error {
 	return errs
 }
 
-// Open validates cfg and opens the store it names, keeping its files under
-// dataDir.
-func Open(ctx context.Context, cfg Config, dataDir string) (retrieval.Store, error) {
+// Default is the default kind.
+func (c Config) Default() string {
+	if c.Store == "" {
+		return Embedded
+	}
+	return c.Store
+}
+
+// uses reports whether the default or a rule names kind.
+func (c Config) uses(kind string) bool {
+	if c.Default() == kind {
+		return true
+	}
+	return slices.ContainsFunc(c.Collections, func(r CollectionRule) bool { return r.Store == kind })
+}
+
+// Open validates cfg and opens the stores it uses, keeping files under
+// dataDir: the default store alone, or a Router over the default and the
+// kinds the collection rules name.
+func Open(ctx context.Context, cfg Config, dataDir string) (Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	switch cfg.Store {
-	case "", Embedded:
+	def, err := OpenKind(ctx, cfg, cfg.Default(), dataDir)
+	if err != nil || len(cfg.Collections) == 0 {
+		return def, err
+	}
+	r := &Router{def: cfg.Default(), rules: cfg.Collections, stores: map[string]Store{cfg.Default(): def}}
+	for _, rule := range cfg.Collections {
+		if r.stores[rule.Store] != nil {
+			continue
+		}
+		s, err := OpenKind(ctx, cfg, rule.Store, dataDir)
+		if err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+		r.stores[rule.Store] = s
+	}
+	return r, nil
+}
+
+// OpenKind opens the store of one kind with its settings in cfg, whether
+// or not cfg uses it: migrations open both ends this way.
+func OpenKind(ctx context.Context, cfg Config, kind, dataDir string) (Store, error) {
+	switch kind {
+	case Embedded:
 		e := cfg.Embedded
 		dir := e.Dir
 		if dir == "" {
@@ -162,6 +218,9 @@ func Open(ctx context.Context, cfg Config, dataDir string) (retrieval.Store, err
 		return s, nil
 	case Pgvector:
 		p := cfg.Pgvector
+		if errs := p.validate(); len(errs) > 0 {
+			return nil, fmt.Errorf("open store: %w", errors.Join(errs...))
+		}
 		if p.DSN == "" {
 			return nil, fmt.Errorf("open store: retrieval.pgvector.dsn is empty (is %s set?)", p.DSNEnv)
 		}
@@ -175,5 +234,5 @@ func Open(ctx context.Context, cfg Config, dataDir string) (retrieval.Store, err
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("open store: unknown store %q", cfg.Store)
+	return nil, fmt.Errorf("open store: unknown store %q (want one of %v)", kind, Kinds)
 }

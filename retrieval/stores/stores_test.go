@@ -49,6 +49,11 @@ func TestConfig(t *testing.T) {
 		{"bad fusion", "embedded:\n  fusion: max\n", false},
 		{"bad weight", "embedded:\n  lexical_weight: 1\n", false},
 		{"bad m", "embedded:\n  m: -1\n", false},
+		{"rule", "collections:\n  - {tenant: 'acme*', collection: 'vs_*', store: embedded}\n", true},
+		{"rule unknown store", "collections:\n  - {collection: 'vs_*', store: elastic}\n", false},
+		{"rule no collection", "collections:\n  - {store: embedded}\n", false},
+		{"rule bad glob", "collections:\n  - {collection: 'vs_[', store: embedded}\n", false},
+		{"rule pgvector without dsn", "collections:\n  - {collection: 'x', store: pgvector}\n", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,7 +78,8 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func TestOpenPgvector(t *testing.T) {
+func testDSN(t *testing.T) string {
+	t.Helper()
 	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
 	if dsn == "" {
 		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
@@ -81,6 +87,26 @@ func TestOpenPgvector(t *testing.T) {
 		}
 		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
 	}
+	return dsn
+}
+
+// schemaFor names a schema after dir and drops it when the test ends.
+func schemaFor(t *testing.T, dsn, dir string) string {
+	t.Helper()
+	sum := sha256.Sum256([]byte(dir))
+	schema := "rgstores_" + hex.EncodeToString(sum[:8])
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		require.NoError(t, err)
+		defer conn.Close(context.Background())
+		_, err = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		require.NoError(t, err)
+	})
+	return schema
+}
+
+func TestOpenPgvector(t *testing.T) {
+	dsn := testDSN(t)
 	var cfg stores.Config
 	dec := yaml.NewDecoder(strings.NewReader("store: pgvector\npgvector:\n  dsn_env: RAGWAY_TEST_POSTGRES_DSN\n  m: 12\n  ef_search: 50\n  max_conns: 4\n  acquire_timeout: 2s\n"))
 	dec.KnownFields(true)
@@ -91,15 +117,7 @@ func TestOpenPgvector(t *testing.T) {
 	cfg.Pgvector.DSN = llm.Secret(dsn)
 	retrievaltest.Run(t, func(t *testing.T, dir string) retrieval.Store {
 		c := cfg
-		sum := sha256.Sum256([]byte(dir))
-		c.Pgvector.Schema = "rgstores_" + hex.EncodeToString(sum[:8])
-		t.Cleanup(func() {
-			conn, err := pgx.Connect(context.Background(), dsn)
-			require.NoError(t, err)
-			defer conn.Close(context.Background())
-			_, err = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{c.Pgvector.Schema}.Sanitize()+" CASCADE")
-			require.NoError(t, err)
-		})
+		c.Pgvector.Schema = schemaFor(t, dsn, dir)
 		s, err := stores.Open(context.Background(), c, dir)
 		require.NoError(t, err)
 		require.IsType(t, &pgvector.Store{}, s)
