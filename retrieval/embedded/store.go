@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -87,6 +88,7 @@ type Store struct {
 	mu     sync.RWMutex
 	colls  map[key]*locked
 	closed atomic.Bool
+	lock   *os.File // the dir's LOCK file, flocked while open
 }
 
 type key struct{ tenant, collection string }
@@ -101,6 +103,22 @@ type locked struct {
 // indexes from its log. A log that holds much more than the live data is
 // rewritten.
 func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open embedded store: %w", err)
+	}
+	s, err := open(ctx, dir, opts)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+func open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{opts: opts.withDefaults(), colls: map[key]*locked{}}
 	var total, live int64
 	sizes := map[key]map[string]int64{}
@@ -302,7 +320,11 @@ func (s *Store) Close() error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if err := s.log.close(); err != nil {
+	err := s.log.close()
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
+	}
+	if err != nil {
 		return fmt.Errorf("close embedded store: %w", err)
 	}
 	return nil

@@ -107,3 +107,15 @@ func TestLogRewrite(t *testing.T) {
 	}
 	require.NoError(t, s.Close())
 }
+
+func TestOneProcessPerDir(t *testing.T) {
+	dir := t.TempDir()
+	s, err := embedded.Open(context.Background(), dir, embedded.Options{})
+	require.NoError(t, err)
+	_, err = embedded.Open(context.Background(), dir, embedded.Options{})
+	require.ErrorContains(t, err, "open in another process")
+	require.NoError(t, s.Close())
+	s, err = embedded.Open(context.Background(), dir, embedded.Options{})
+	require.NoError(t, err, "closing releases the lock")
+	require.NoError(t, s.Close())
+}

@@ -126,4 +126,3 @@ func (r *Router) Close() error {
 	}
 	return errors.Join(errs...)
 }
-

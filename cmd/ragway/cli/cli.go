@@ -38,6 +38,7 @@ Usage:
   ragway config check FILE
   ragway ingest PATH... --collection NAME [--server URL] [--api-key KEY]
   ragway keys create|list|revoke|rotate --tenant T ...   (ragway keys lists them)
+  ragway collections list|migrate ...   vector store collections; copy them between stores
   ragway bench [flags]          gateway overhead vs direct (ragway bench -h lists the flags)
   ragway bench retrieval --data DIR   SciFact nDCG@10 and Recall@100 of the embedded store
   ragway bench vectors [--vectors N]  vector search recall@10 and queries/s
@@ -64,6 +65,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return ingestCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		return keysCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "collections":
+		return collectionsCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragway/ragway/retrieval"
+	"github.com/ragway/ragway/retrieval/embedded"
+	"github.com/ragway/ragway/retrieval/retrievaltest"
+)
+
+func TestCollectionsMigrate(t *testing.T) {
+	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
+			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
+		}
+		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	dataDir := filepath.Join(root, "data")
+	sum := sha256.Sum256([]byte(root))
+	schema := "rgcli_" + hex.EncodeToString(sum[:8])
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		require.NoError(t, err)
+	})
+	cfgPath := filepath.Join(root, "ragway.yaml")
+	writeCfg := func(rules string) {
+		require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`data_dir: %s
+ingest:
+  retrieval:
+    pgvector:
+      dsn_env: TEST_PG_DSN
+      schema: %s
+%s`, dataDir, schema, rules)), 0o600))
+	}
+	writeCfg("")
+	getenv := func(k string) string {
+		if k == "TEST_PG_DSN" {
+			return dsn
+		}
+		return ""
+	}
+	run := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := Main(ctx, append(append([]string{"collections"}, args...), "--config", cfgPath), &out, &errOut, getenv)
+		return out.String(), err
+	}
+
+	emb, err := embedded.Open(ctx, filepath.Join(dataDir, "retrieval"), embedded.Options{})
+	require.NoError(t, err)
+	for c, n := range map[string]int{"vs_a": 12, "vs_b": 3} {
+		for i := range n {
+			id := fmt.Sprintf("file-%02d", i)
+			require.NoError(t, emb.ReplaceFile(ctx, "acme", c, id, []retrieval.Chunk{
+				retrievaltest.Chunk(id, 0, "alpha beta", retrievaltest.Vec(i, 0), nil),
+				retrievaltest.Chunk(id, 1, "gamma", retrievaltest.Vec(i, 0.2), nil)}))
+		}
+	}
+	require.NoError(t, emb.ReplaceFile(ctx, "globex", "vs_g", "f", []retrieval.Chunk{retrievaltest.Chunk("f", 0, "x", retrievaltest.Vec(0, 0), nil)}))
+	require.NoError(t, emb.Close())
+
+	out, err := run("list", "--json")
+	require.NoError(t, err)
+	var rows []collectionRow
+	require.NoError(t, json.Unmarshal([]byte(out), &rows))
+	require.Equal(t, []collectionRow{
+		{"acme", "vs_a", "embedded", 12, 24}, {"acme", "vs_b", "embedded", 3, 6}, {"globex", "vs_g", "embedded", 1, 1},
+	}, rows)
+
+	for _, bad := range [][]string{{"migrate", "--from", "embedded"}, {"migrate", "--from", "embedded", "--to", "embedded"},
+		{"migrate", "--from", "embedded", "--to", "pgvector", "--collection", "vs_a"}, {"rename"}, {"list", "extra"}} {
+		_, err := run(bad...)
+		require.Error(t, err, "%v", bad)
+		require.Equal(t, 2, ExitCode(err), "%v", bad)
+	}
+	_, err = run("migrate", "--from", "embedded", "--to", "weaviate2")
+	require.ErrorContains(t, err, "unknown store")
+
+	out, err = run("migrate", "--from", "embedded", "--to", "pgvector", "--tenant", "acme", "--quiet")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "acme/vs_a: 12 files, 24 chunks verified in pgvector (copied 12, resumed 0, removed 0)")
+	require.Contains(t, out, "acme/vs_b: 3 files, 6 chunks verified")
+	require.NotContains(t, out, "globex")
+
+	out, err = run("list", "--store", "pgvector")
+	require.NoError(t, err)
+	require.Contains(t, out, "vs_a")
+	require.NotContains(t, out, "vs_g")
+
+	// Routing vs_a to pgvector is a config change.
+	writeCfg("    collections:\n      - {tenant: acme, collection: vs_a, store: pgvector}\n")
+	out, err = run("list", "--json")
+	require.NoError(t, err)
+	rows = nil
+	require.NoError(t, json.Unmarshal([]byte(out), &rows))
+	require.Equal(t, []collectionRow{
+		{"acme", "vs_a", "pgvector", 12, 24}, {"acme", "vs_b", "embedded", 3, 6}, {"globex", "vs_g", "embedded", 1, 1},
+	}, rows)
+
+	// Copying again is safe: it rewrites and verifies.
+	out, err = run("migrate", "--from", "embedded", "--to", "pgvector", "--tenant", "acme", "--collection", "vs_a", "--quiet")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "copied 12, resumed 0")
+}
