@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ragway/ragway/retrieval"
+	"github.com/ragway/ragway/retrieval/pgvector"
 )
 
 // writeSet writes a tiny BEIR data set: each query is answered by one
@@ -113,8 +116,10 @@ func TestSciFact(t *testing.T) {
 
 func TestVectorBench(t *testing.T) {
 	opts := VectorOptions{Vectors: 3000, Dimensions: 32, Clusters: 30, Queries: 50, EfSearch: []int{8, 64}}
-	rep, err := MeasureVectors(context.Background(), opts)
+	res, err := MeasureVectors(context.Background(), opts)
 	require.NoError(t, err)
+	require.Len(t, res.Stores, 1)
+	rep := res.Stores[0]
 	require.Len(t, rep.Rows, 2)
 	require.Greater(t, rep.Rows[1].Recall, 0.9)
 	require.GreaterOrEqual(t, rep.Rows[1].Recall, rep.Rows[0].Recall-0.05)
@@ -126,6 +131,25 @@ func TestVectorBench(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, RunVectorBench(context.Background(), VectorOptions{Vectors: 500, Dimensions: 16, Clusters: 5, Queries: 10, EfSearch: []int{16}}, &out))
 	require.Contains(t, out.String(), "recall@10")
+}
+
+func TestVectorBenchPgvector(t *testing.T) {
+	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
+			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
+		}
+		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
+	}
+	opts := VectorOptions{Vectors: 2000, Dimensions: 16, Clusters: 20, Queries: 40, EfSearch: []int{40}}
+	opts.Stores = []VectorStore{EmbeddedVectorStore(opts), {Name: "pgvector", Open: func(ctx context.Context, _ string) (retrieval.Store, error) {
+		return OpenPgvector(ctx, dsn, pgvector.Options{})
+	}}}
+	var out bytes.Buffer
+	require.NoError(t, RunVectorBench(context.Background(), opts, &out))
+	require.Regexp(t, `(?m)^\s*embedded\s+40\s+(0\.9\d+|1\.0000)\s+\d+\s+\d+\s+1\.00x`, out.String())
+	require.Regexp(t, `(?m)^\s*pgvector\s+40\s+(0\.9\d+|1\.0000)\s+\d+\s+-\s+\d+\.\d\dx`, out.String())
+	require.Contains(t, out.String(), "pgvector: build")
 }
 
 func TestExact(t *testing.T) {

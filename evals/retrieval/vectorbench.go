@@ -35,8 +35,33 @@ type VectorOptions struct {
 	M, EfConstruction int
 	// Seed makes the data reproducible (default 1).
 	Seed uint64
-	// Dir holds the store; empty means a temporary directory.
+	// Dir holds the embedded store; empty means a temporary directory.
 	Dir string
+	// Stores are measured in turn on the same data and queries; default
+	// the embedded store alone.
+	Stores []VectorStore
+}
+
+// VectorStore is one store under the vector benchmark.
+type VectorStore struct {
+	Name string
+	// Open opens an empty store; dir is a fresh directory it may use.
+	Open func(ctx context.Context, dir string) (retrieval.Store, error)
+	// InProcess stores search on the calling thread, so queries per
+	// CPU-second and heap growth are theirs; a server's are not measured.
+	InProcess bool
+}
+
+// EmbeddedVectorStore is the embedded store, tuned by opts.
+func EmbeddedVectorStore(opts VectorOptions) VectorStore {
+	return VectorStore{Name: "embedded", InProcess: true, Open: func(ctx context.Context, dir string) (retrieval.Store, error) {
+		return embedded.Open(ctx, dir, embedded.Options{M: opts.M, EfConstruction: opts.EfConstruction, NoSync: true})
+	}}
+}
+
+// efSearcher is a store whose HNSW beam can be set per query.
+type efSearcher interface {
+	SearchEf(ctx context.Context, q retrieval.Query, ef int) ([]retrieval.Result, error)
 }
 
 func (o VectorOptions) withDefaults() VectorOptions {
@@ -59,6 +84,9 @@ func (o VectorOptions) withDefaults() VectorOptions {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
+	if len(o.Stores) == 0 {
+		o.Stores = []VectorStore{EmbeddedVectorStore(o)}
+	}
 	return o
 }
 
@@ -74,7 +102,14 @@ type VectorRow struct {
 
 // VectorReport is the outcome of the vector benchmark.
 type VectorReport struct {
-	Options       VectorOptions
+	Options VectorOptions
+	Stores  []StoreVectorReport
+}
+
+// StoreVectorReport is one store's outcome.
+type StoreVectorReport struct {
+	Name          string
+	InProcess     bool
 	Build         time.Duration
 	BuildCPU      time.Duration // process CPU time while building
 	HeapBytes     int64         // heap growth while building, after GC
@@ -100,8 +135,9 @@ func clustered(rng *rand.Rand, centres [][]float32, n int, spread float64) [][]f
 	return out
 }
 
-// MeasureVectors builds the store over clustered vectors and measures
-// recall@K against exact search and single-core queries per second.
+// MeasureVectors builds each store over the same clustered vectors and
+// measures recall@K against exact search and single-client queries per
+// second.
 func MeasureVectors(ctx context.Context, opts VectorOptions) (*VectorReport, error) {
 	opts = opts.withDefaults()
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed+1))
@@ -114,26 +150,39 @@ func MeasureVectors(ctx context.Context, opts VectorOptions) (*VectorReport, err
 	}
 	data := clustered(rng, centres, opts.Vectors, opts.Spread)
 	queries := clustered(rng, centres, opts.Queries, opts.Spread)
+	truth := exact(data, queries, opts.K)
+	rep := &VectorReport{Options: opts}
+	for _, vs := range opts.Stores {
+		sr, err := measureStore(ctx, opts, vs, data, queries, truth)
+		if err != nil {
+			return nil, fmt.Errorf("vector bench: %s: %w", vs.Name, err)
+		}
+		rep.Stores = append(rep.Stores, *sr)
+	}
+	return rep, nil
+}
 
+func measureStore(ctx context.Context, opts VectorOptions, vs VectorStore, data, queries [][]float32, truth []map[string]bool) (*StoreVectorReport, error) {
 	dir := opts.Dir
-	if dir == "" {
+	if dir == "" || !vs.InProcess {
 		tmp, err := os.MkdirTemp("", "ragway-vectorbench-")
 		if err != nil {
-			return nil, fmt.Errorf("vector bench: %w", err)
+			return nil, err
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	rep := &VectorReport{Options: opts, FileBatchSize: 1000}
+	rep := &StoreVectorReport{Name: vs.Name, InProcess: vs.InProcess, FileBatchSize: 1000}
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start, cpuStart := time.Now(), processCPU()
-	st, err := embedded.Open(ctx, dir, embedded.Options{M: opts.M, EfConstruction: opts.EfConstruction, NoSync: true})
+	st, err := vs.Open(ctx, dir)
 	if err != nil {
-		return nil, fmt.Errorf("vector bench: %w", err)
+		return nil, err
 	}
 	defer st.Close()
+	bar := newBar(len(data), "build "+vs.Name)
 	for f := 0; f*rep.FileBatchSize < len(data); f++ {
 		lo, hi := f*rep.FileBatchSize, min((f+1)*rep.FileBatchSize, len(data))
 		chunks := make([]retrieval.Chunk, 0, hi-lo)
@@ -141,19 +190,28 @@ func MeasureVectors(ctx context.Context, opts VectorOptions) (*VectorReport, err
 			chunks = append(chunks, retrieval.Chunk{ID: strconv.Itoa(i), Index: i - lo, Vector: data[i]})
 		}
 		if err := st.ReplaceFile(ctx, "bench", "vectors", "f"+strconv.Itoa(f), chunks); err != nil {
-			return nil, fmt.Errorf("vector bench: %w", err)
+			return nil, err
 		}
+		_ = bar.Add(hi - lo)
 	}
+	_ = bar.Finish()
 	rep.Build = time.Since(start)
 	rep.BuildCPU = processCPU() - cpuStart
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	rep.HeapBytes = int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	rep.IndexBytes = st.Stats().IndexBytes
-	rep.BytesPer100k = rep.HeapBytes * 100_000 / int64(opts.Vectors)
-
-	truth := exact(data, queries, opts.K)
+	if vs.InProcess {
+		rep.HeapBytes = int64(after.HeapAlloc) - int64(before.HeapAlloc)
+		rep.BytesPer100k = rep.HeapBytes * 100_000 / int64(opts.Vectors)
+	}
+	if e, ok := st.(*embedded.Store); ok {
+		rep.IndexBytes = e.Stats().IndexBytes
+	}
+	if a, ok := st.(interface{ Analyze(context.Context) error }); ok {
+		if err := a.Analyze(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for _, ef := range opts.EfSearch {
 		row, err := measureEf(ctx, st, opts, ef, queries, truth)
 		if err != nil {
@@ -165,7 +223,11 @@ func MeasureVectors(ctx context.Context, opts VectorOptions) (*VectorReport, err
 }
 
 // measureEf runs every query once, sequentially, at one beam width.
-func measureEf(ctx context.Context, st *embedded.Store, opts VectorOptions, ef int, queries [][]float32, truth []map[string]bool) (VectorRow, error) {
+func measureEf(ctx context.Context, st retrieval.Store, opts VectorOptions, ef int, queries [][]float32, truth []map[string]bool) (VectorRow, error) {
+	search := func(q retrieval.Query) ([]retrieval.Result, error) { return st.Search(ctx, q) }
+	if e, ok := st.(efSearcher); ok {
+		search = func(q retrieval.Query) ([]retrieval.Result, error) { return e.SearchEf(ctx, q, ef) }
+	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -173,7 +235,7 @@ func measureEf(ctx context.Context, st *embedded.Store, opts VectorOptions, ef i
 	cpu0 := threadCPU()
 	start := time.Now()
 	for i, q := range queries {
-		res, err := st.SearchEf(ctx, retrieval.Query{Tenant: "bench", Collection: "vectors", Vector: q, K: opts.K, Mode: retrieval.ModeVector}, ef)
+		res, err := search(retrieval.Query{Tenant: "bench", Collection: "vectors", Vector: q, K: opts.K, Mode: retrieval.ModeVector})
 		if err != nil {
 			return VectorRow{}, fmt.Errorf("vector bench: %w", err)
 		}
@@ -248,15 +310,28 @@ func RunVectorBench(ctx context.Context, opts VectorOptions, w io.Writer) error 
 		return err
 	}
 	o := rep.Options
-	fmt.Fprintf(w, "vectors %d x %d dims, %d clusters (spread %.2f), %d queries, recall@%d vs exact, one core\n",
+	fmt.Fprintf(w, "vectors %d x %d dims, %d clusters (spread %.2f), %d queries, recall@%d vs exact, one client, one query at a time\n",
 		o.Vectors, o.Dimensions, o.Clusters, o.Spread, o.Queries, o.K)
-	fmt.Fprintf(w, "build %.1fs wall, %.1fs CPU (%.0f vectors/s), heap %.1f MiB (%.1f MiB per 100k vectors), graph estimate %.1f MiB\n",
-		rep.Build.Seconds(), rep.BuildCPU.Seconds(), float64(o.Vectors)/rep.Build.Seconds(),
-		mib(rep.HeapBytes), mib(rep.BytesPer100k), mib(rep.IndexBytes))
+	for _, s := range rep.Stores {
+		fmt.Fprintf(w, "%s: build %.1fs wall (%.0f vectors/s)", s.Name, s.Build.Seconds(), float64(o.Vectors)/s.Build.Seconds())
+		if s.InProcess {
+			fmt.Fprintf(w, ", %.1fs CPU, heap %.1f MiB (%.1f MiB per 100k vectors), graph estimate %.1f MiB",
+				s.BuildCPU.Seconds(), mib(s.HeapBytes), mib(s.BytesPer100k), mib(s.IndexBytes))
+		}
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "ef_search\trecall@%d\tqueries/s\tqueries/cpu-s\t\n", o.K)
-	for _, r := range rep.Rows {
-		fmt.Fprintf(tw, "%d\t%.4f\t%.0f\t%.0f\t\n", r.EfSearch, r.Recall, r.QueriesPerSec, r.QueriesPerCPUSec)
+	base := rep.Stores[0]
+	fmt.Fprintf(tw, "store\tef_search\trecall@%d\tqueries/s\tqueries/cpu-s\tq/s vs %s\t\n", o.K, base.Name)
+	for i := range base.Rows {
+		for _, s := range rep.Stores {
+			r := s.Rows[i]
+			perCPU := "-"
+			if s.InProcess {
+				perCPU = fmt.Sprintf("%.0f", r.QueriesPerCPUSec)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.0f\t%s\t%.2fx\t\n", s.Name, r.EfSearch, r.Recall, r.QueriesPerSec, perCPU, r.QueriesPerSec/base.Rows[i].QueriesPerSec)
+		}
 	}
 	return tw.Flush()
 }

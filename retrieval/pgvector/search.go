@@ -19,6 +19,14 @@ const resultColumns = `chunk_id, file_id, filename, idx, text, title, heading, p
 // one read-only repeatable-read transaction, so hybrid search fuses two
 // lists from the same snapshot.
 func (s *Store) Search(ctx context.Context, q retrieval.Query) ([]retrieval.Result, error) {
+	return s.SearchEf(ctx, q, 0)
+}
+
+// SearchEf is Search with the HNSW search beam ef (0: the store's).
+func (s *Store) SearchEf(ctx context.Context, q retrieval.Query, ef int) ([]retrieval.Result, error) {
+	if ef <= 0 {
+		ef = s.opts.EfSearch
+	}
 	mode, err := checkQuery(q)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
@@ -40,9 +48,9 @@ func (s *Store) Search(ctx context.Context, q retrieval.Query) ([]retrieval.Resu
 		case mode == retrieval.ModeLexical || len(q.Vector) == 0:
 			out, err = s.lexical(ctx, tx, q, q.K)
 		case mode == retrieval.ModeVector || q.Text == "":
-			out, err = s.vector(ctx, tx, q, dim, q.K)
+			out, err = s.vector(ctx, tx, q, dim, q.K, ef)
 		default:
-			out, err = s.hybrid(ctx, tx, q, dim)
+			out, err = s.hybrid(ctx, tx, q, dim, ef)
 		}
 		return err
 	})
@@ -85,13 +93,13 @@ func checkQuery(q retrieval.Query) (retrieval.Mode, error) {
 	return mode, nil
 }
 
-func (s *Store) hybrid(ctx context.Context, tx pgx.Tx, q retrieval.Query, dim int) ([]retrieval.Result, error) {
+func (s *Store) hybrid(ctx context.Context, tx pgx.Tx, q retrieval.Query, dim, ef int) ([]retrieval.Result, error) {
 	depth := max(q.K, s.opts.HybridDepth)
 	lex, err := s.lexical(ctx, tx, q, depth)
 	if err != nil {
 		return nil, err
 	}
-	vec, err := s.vector(ctx, tx, q, dim, depth)
+	vec, err := s.vector(ctx, tx, q, dim, depth, ef)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +154,8 @@ ORDER BY scored.score DESC, seq LIMIT $4`
 
 // vector returns the k nearest chunks by cosine similarity through the
 // dimension's HNSW index, with iterative scans so a filter still yields k.
-func (s *Store) vector(ctx context.Context, tx pgx.Tx, q retrieval.Query, dim, k int) ([]retrieval.Result, error) {
-	ef := min(max(s.opts.EfSearch, k), maxEfSearch)
+func (s *Store) vector(ctx context.Context, tx pgx.Tx, q retrieval.Query, dim, k, ef int) ([]retrieval.Result, error) {
+	ef = min(max(ef, k), maxEfSearch)
 	if _, err := tx.Exec(ctx, `SELECT set_config('hnsw.ef_search', $1, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)`,
 		strconv.Itoa(ef)); err != nil {
 		return nil, err

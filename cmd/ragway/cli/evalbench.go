@@ -10,6 +10,7 @@ import (
 	"github.com/ragway/ragway/evals/ingestion"
 	"github.com/ragway/ragway/evals/retrieval"
 	rstore "github.com/ragway/ragway/retrieval"
+	"github.com/ragway/ragway/retrieval/pgvector"
 )
 
 // benchRetrieval runs `ragway bench retrieval --data DIR`: SciFact quality
@@ -40,7 +41,7 @@ func benchRetrieval(ctx context.Context, args []string, stdout, stderr io.Writer
 			return usageError{fmt.Sprintf("bench retrieval: --store pgvector needs the DSN in $%s", *dsnEnv)}
 		}
 		opts.OpenStore = func(ctx context.Context) (rstore.Store, error) {
-			return openBenchPgvector(ctx, dsn)
+			return retrieval.OpenPgvector(ctx, dsn, pgvector.Options{})
 		}
 	default:
 		return usageError{fmt.Sprintf("bench retrieval: unknown store %q (want embedded or pgvector)", *store)}
@@ -49,7 +50,8 @@ func benchRetrieval(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 // benchVectors runs `ragway bench vectors`: recall and speed of the
-// embedded store's vector index on generated clustered vectors.
+// embedded store's vector index on generated clustered vectors, and of
+// pgvector's beside it with --store pgvector.
 func benchVectors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench vectors", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,11 +60,27 @@ func benchVectors(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&o.Dimensions, "dimensions", 384, "dimensions")
 	fs.IntVar(&o.Clusters, "clusters", 1000, "gaussian clusters")
 	fs.IntVar(&o.Queries, "queries", 1000, "queries")
-	dir := fs.String("dir", "", "index folder (default: a temporary one)")
+	dir := fs.String("dir", "", "embedded index folder (default: a temporary one)")
+	store := fs.String("store", "embedded", "also measure this store beside the embedded one: embedded or pgvector")
+	dsnEnv := fs.String("dsn-env", "RAGWAY_POSTGRES_DSN", "environment variable holding the PostgreSQL DSN (--store pgvector)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	o.Dir = *dir
+	o.Stores = []retrieval.VectorStore{retrieval.EmbeddedVectorStore(o)}
+	switch *store {
+	case "embedded":
+	case "pgvector":
+		dsn := os.Getenv(*dsnEnv)
+		if dsn == "" {
+			return usageError{fmt.Sprintf("bench vectors: --store pgvector needs the DSN in $%s", *dsnEnv)}
+		}
+		o.Stores = append(o.Stores, retrieval.VectorStore{Name: "pgvector", Open: func(ctx context.Context, _ string) (rstore.Store, error) {
+			return retrieval.OpenPgvector(ctx, dsn, pgvector.Options{})
+		}})
+	default:
+		return usageError{fmt.Sprintf("bench vectors: unknown store %q (want embedded or pgvector)", *store)}
+	}
 	return retrieval.RunVectorBench(ctx, o, stdout)
 }
 

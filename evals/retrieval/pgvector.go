@@ -1,4 +1,4 @@
-package cli
+package retrieval
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	rstore "github.com/ragway/ragway/retrieval"
+	"github.com/ragway/ragway/retrieval"
 	"github.com/ragway/ragway/retrieval/pgvector"
 )
 
@@ -19,13 +19,15 @@ type benchPgvector struct {
 	schema string
 }
 
-func openBenchPgvector(ctx context.Context, dsn string) (rstore.Store, error) {
-	schema := fmt.Sprintf("ragway_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
-	s, err := pgvector.Open(ctx, dsn, pgvector.Options{Schema: schema})
+// OpenPgvector opens a pgvector store with opts in a new schema of its
+// own, dropped again by Close.
+func OpenPgvector(ctx context.Context, dsn string, opts pgvector.Options) (retrieval.Store, error) {
+	opts.Schema = fmt.Sprintf("ragway_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+	s, err := pgvector.Open(ctx, dsn, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &benchPgvector{Store: s, schema: schema}, nil
+	return &benchPgvector{Store: s, schema: opts.Schema}, nil
 }
 
 func (b *benchPgvector) Close() error {
