@@ -1,6 +1,7 @@
 // Package ingestion benchmarks document ingestion end to end: a BEIR corpus
 // uploaded through the gateway's Files and Vector Stores API into the
-// embedded store, timed until every file is indexed.
+// configured store (the embedded one by default), timed until every file
+// is indexed.
 package ingestion
 
 import (
@@ -24,6 +25,8 @@ import (
 
 	"github.com/ragway/ragway/gateway"
 	"github.com/ragway/ragway/gateway/config"
+	"github.com/ragway/ragway/retrieval"
+	"github.com/ragway/ragway/retrieval/stores"
 )
 
 // Options tune a run.
@@ -36,6 +39,8 @@ type Options struct {
 	BatchSize int
 	// Timeout bounds the whole run (default 10m).
 	Timeout time.Duration
+	// Store is the gateway's retrieval store (default: embedded).
+	Store stores.Config
 }
 
 // Report is what a run measured.
@@ -46,6 +51,9 @@ type Report struct {
 	Failed    int
 	Upload    time.Duration // until every file was uploaded and added
 	Total     time.Duration // until every file was indexed
+	// Store is the kind indexed into; Chunks is what it holds afterwards.
+	Store  string
+	Chunks int
 }
 
 // Doc is one corpus document.
@@ -99,6 +107,7 @@ func Run(ctx context.Context, docs []Doc, dataDir string, o Options) (*Report, e
 		return nil, err
 	}
 	cfg.DataDir = dataDir
+	cfg.Ingest.Retrieval = o.Store
 	cfg.Backends = cfg.Backends[1:] // no Ollama probing: the built-in backend only
 	cfg.Log.Level = "warn"
 	srv, err := gateway.New(ctx, cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -113,12 +122,44 @@ func Run(ctx context.Context, docs []Doc, dataDir string, o Options) (*Report, e
 	sctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, l) }()
-	defer func() { stop(); <-served }()
 
 	client := openai.NewClient(option.WithBaseURL("http://"+l.Addr().String()+"/v1/"),
 		option.WithAPIKey("none"), option.WithHeaderDel("Authorization"), option.WithMaxRetries(2),
 		option.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}))
-	return ingest(ctx, client, docs, o)
+	rep, err := ingest(ctx, client, docs, o)
+	stop()
+	if serr := <-served; err == nil && serr != nil {
+		err = fmt.Errorf("gateway: %w", serr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.Store = o.Store.Default()
+	rep.Chunks, err = countChunks(ctx, o.Store, dataDir)
+	return rep, err
+}
+
+// countChunks sums the chunks of every collection in the store, once the
+// gateway has closed it.
+func countChunks(ctx context.Context, cfg stores.Config, dataDir string) (int, error) {
+	st, err := stores.Open(ctx, cfg, dataDir)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	refs, err := st.Collections(ctx)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, r := range refs {
+		_, n, err := retrieval.Count(ctx, st, r.Tenant, r.Collection)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 func ingest(ctx context.Context, c openai.Client, docs []Doc, o Options) (*Report, error) {
@@ -191,11 +232,12 @@ func ingest(ctx context.Context, c openai.Client, docs []Doc, o Options) (*Repor
 // Print writes the report.
 func (r *Report) Print(w io.Writer) {
 	secs := r.Total.Seconds()
-	fmt.Fprintf(w, "ingestion through the HTTP API into the embedded store (lexical embedder)\n")
+	fmt.Fprintf(w, "ingestion through the HTTP API into the %s store (lexical embedder)\n", r.Store)
 	fmt.Fprintf(w, "  documents      %d (%.1f MB), %d completed, %d failed\n", r.Documents, float64(r.Bytes)/1e6, r.Completed, r.Failed)
 	fmt.Fprintf(w, "  uploaded in    %.2f s\n", r.Upload.Seconds())
 	fmt.Fprintf(w, "  indexed in     %.2f s end to end\n", secs)
-	fmt.Fprintf(w, "  throughput     %.0f documents/s, %.2f MB/s\n", float64(r.Documents)/secs, float64(r.Bytes)/1e6/secs)
+	fmt.Fprintf(w, "  throughput     %.0f documents/s, %.0f chunks/s (%d chunks), %.2f MB/s\n",
+		float64(r.Documents)/secs, float64(r.Chunks)/secs, r.Chunks, float64(r.Bytes)/1e6/secs)
 }
 
 // RunSciFact ingests the corpus of a BEIR folder and prints the report.

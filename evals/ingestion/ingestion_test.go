@@ -8,25 +8,65 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/retrieval/stores"
 )
 
-func TestRunIngestsEveryDocument(t *testing.T) {
+func testDocs() []Doc {
 	var docs []Doc
 	for i := 0; i < 30; i++ {
 		docs = append(docs, Doc{ID: fmt.Sprint("d", i), Title: fmt.Sprint("Title ", i),
 			Text: strings.Repeat(fmt.Sprintf("Sentence %d about topic %d. ", i, i%7), 20)})
 	}
-	rep, err := Run(context.Background(), docs, t.TempDir(), Options{Concurrency: 4, BatchSize: 7})
+	// One long document makes several chunks.
+	docs = append(docs, Doc{ID: "long", Title: "Long", Text: strings.Repeat("A long sentence about many things and more things. ", 400)})
+	return docs
+}
+
+func TestRunIngestsEveryDocument(t *testing.T) {
+	rep, err := Run(context.Background(), testDocs(), t.TempDir(), Options{Concurrency: 4, BatchSize: 7})
 	require.NoError(t, err)
-	require.Equal(t, 30, rep.Documents)
-	require.Equal(t, 30, rep.Completed)
+	require.Equal(t, 31, rep.Documents)
+	require.Equal(t, 31, rep.Completed)
 	require.Zero(t, rep.Failed)
 	require.Positive(t, rep.Total)
+	require.Equal(t, "embedded", rep.Store)
+	require.Greater(t, rep.Chunks, 31, "the long document is split")
 	var out bytes.Buffer
 	rep.Print(&out)
-	require.Contains(t, out.String(), "30 completed")
+	require.Contains(t, out.String(), "31 completed")
+	require.Contains(t, out.String(), fmt.Sprintf("(%d chunks)", rep.Chunks))
+}
+
+func TestRunIntoPgvector(t *testing.T) {
+	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
+			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
+		}
+		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
+	}
+	ctx := context.Background()
+	cfg := stores.Config{Store: stores.Pgvector, Pgvector: stores.PgvectorConfig{DSN: llm.Secret(dsn), Schema: fmt.Sprintf("rgingest_%d", time.Now().UnixNano())}}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{cfg.Pgvector.Schema}.Sanitize()+" CASCADE")
+		require.NoError(t, err)
+	})
+	embedded, err := Run(ctx, testDocs(), t.TempDir(), Options{Concurrency: 4})
+	require.NoError(t, err)
+	rep, err := Run(ctx, testDocs(), t.TempDir(), Options{Concurrency: 4, Store: cfg})
+	require.NoError(t, err)
+	require.Equal(t, 31, rep.Completed)
+	require.Equal(t, "pgvector", rep.Store)
+	require.Equal(t, embedded.Chunks, rep.Chunks, "both stores hold the same chunks")
 }
 
 func TestLoadCorpus(t *testing.T) {

@@ -6,12 +6,31 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ragway/ragway/evals/ingestion"
 	"github.com/ragway/ragway/evals/retrieval"
+	"github.com/ragway/ragway/llm"
 	rstore "github.com/ragway/ragway/retrieval"
 	"github.com/ragway/ragway/retrieval/pgvector"
+	"github.com/ragway/ragway/retrieval/stores"
 )
+
+// dropSchema removes a benchmark's schema, leaving the database as it was.
+func dropSchema(dsn, schema string, stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err == nil {
+		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		_ = conn.Close(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "drop schema %s: %v\n", schema, err)
+	}
+}
 
 // benchRetrieval runs `ragway bench retrieval --data DIR`: SciFact quality
 // of the embedded store in lexical, vector and hybrid modes.
@@ -94,11 +113,25 @@ func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.IntVar(&o.Limit, "limit", 0, "documents (0: all)")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "parallel uploads")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE`")
+	store := fs.String("store", "embedded", "store indexed into: embedded or pgvector")
+	dsnEnv := fs.String("dsn-env", "RAGWAY_POSTGRES_DSN", "environment variable holding the PostgreSQL DSN (--store pgvector)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	if *data == "" {
-		return usageError{"usage: ragway bench ingest --data DIR"}
+		return usageError{"usage: ragway bench ingest --data DIR [--store embedded|pgvector]"}
+	}
+	switch *store {
+	case "embedded":
+	case "pgvector":
+		dsn := os.Getenv(*dsnEnv)
+		if dsn == "" {
+			return usageError{fmt.Sprintf("bench ingest: --store pgvector needs the DSN in $%s", *dsnEnv)}
+		}
+		o.Store = stores.Config{Store: stores.Pgvector, Pgvector: stores.PgvectorConfig{DSN: llm.Secret(dsn), Schema: fmt.Sprintf("ragway_bench_ingest_%d", os.Getpid())}}
+		defer dropSchema(dsn, o.Store.Pgvector.Schema, stderr)
+	default:
+		return usageError{fmt.Sprintf("bench ingest: unknown store %q (want embedded or pgvector)", *store)}
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile, stderr)
