@@ -15,7 +15,7 @@
 set -euo pipefail
 
 STATE_DIR="${RAGWAY_SERVICES_DIR:-/tmp/ragway-services}"
-SERVICES=(redis postgres)
+SERVICES=(redis postgres weaviate)
 
 REDIS_HOST=127.0.0.1
 REDIS_PORT="${RAGWAY_REDIS_PORT:-6390}"
@@ -221,6 +221,132 @@ postgres_down() {
 
 postgres_env() {
 	echo "export RAGWAY_TEST_POSTGRES_DSN='postgres://ragway@$PG_HOST:$PG_PORT/ragway?sslmode=disable'"
+}
+
+# --- weaviate ----------------------------------------------------------------
+# weaviate-server built from source with go install (no container), one node,
+# anonymous access, no vectorizer modules, data under the state dir. HTTP
+# binds to loopback; Weaviate's gRPC listener takes no address and binds to
+# every interface on its port.
+
+WEAVIATE_VERSION="${RAGWAY_WEAVIATE_VERSION:-v1.35.2}"
+WEAVIATE_HOST=127.0.0.1
+WEAVIATE_PORT="${RAGWAY_WEAVIATE_PORT:-8091}"
+WEAVIATE_GRPC_PORT="${RAGWAY_WEAVIATE_GRPC_PORT:-50091}"
+# Cluster ports, kept off Weaviate's defaults (7946, 7947, 8300, 8301).
+WEAVIATE_GOSSIP_PORT="${RAGWAY_WEAVIATE_GOSSIP_PORT:-7991}"
+WEAVIATE_DATA_PORT="${RAGWAY_WEAVIATE_DATA_PORT:-7992}"
+WEAVIATE_RAFT_PORT="${RAGWAY_WEAVIATE_RAFT_PORT:-8390}"
+WEAVIATE_RAFT_RPC_PORT="${RAGWAY_WEAVIATE_RAFT_RPC_PORT:-8391}"
+# A cold build takes minutes; the server needs more than WAIT_SECONDS to
+# load a large data dir.
+WEAVIATE_WAIT_SECONDS="${RAGWAY_WEAVIATE_WAIT:-120}"
+
+weaviate_dir() { echo "$STATE_DIR/weaviate"; }
+
+weaviate_bin() {
+	# Prints the weaviate-server binary: GOPATH/bin first, then PATH.
+	local gobin
+	gobin="$(go env GOBIN 2>/dev/null || true)"
+	if [ -z "$gobin" ]; then
+		gobin="$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+	fi
+	if [ -x "$gobin/weaviate-server" ]; then
+		echo "$gobin/weaviate-server"
+	elif command -v weaviate-server >/dev/null 2>&1; then
+		command -v weaviate-server
+	else
+		return 1
+	fi
+}
+
+weaviate_ready() {
+	curl -fsS -o /dev/null "http://$WEAVIATE_HOST:$WEAVIATE_PORT/v1/.well-known/ready" 2>/dev/null
+}
+
+weaviate_install() {
+	apt_install curl curl
+	if weaviate_bin >/dev/null; then
+		return 0
+	fi
+	if ! command -v go >/dev/null 2>&1; then
+		log "weaviate-server is missing and go is not installed"
+		exit 1
+	fi
+	log "building weaviate-server $WEAVIATE_VERSION with go install (several minutes cold)"
+	go install -v "github.com/weaviate/weaviate/cmd/weaviate-server@$WEAVIATE_VERSION" >&2
+	log "weaviate-server installed"
+}
+
+weaviate_up() {
+	if weaviate_ready; then
+		log "weaviate already answers on $WEAVIATE_HOST:$WEAVIATE_PORT"
+		return 0
+	fi
+	local dir bin
+	dir=$(weaviate_dir)
+	bin=$(weaviate_bin)
+	mkdir -p "$dir/data"
+	(
+		cd "$dir"
+		export AUTHENTICATION_ANONYMOUS_ACCESS_ENABLED=true
+		export DEFAULT_VECTORIZER_MODULE=none
+		export ENABLE_MODULES=
+		export PERSISTENCE_DATA_PATH="$dir/data"
+		export CLUSTER_HOSTNAME=node1
+		export CLUSTER_ADVERTISE_ADDR=127.0.0.1
+		export CLUSTER_BIND_ADDR=127.0.0.1
+		export CLUSTER_GOSSIP_BIND_PORT="$WEAVIATE_GOSSIP_PORT"
+		export CLUSTER_DATA_BIND_PORT="$WEAVIATE_DATA_PORT"
+		export RAFT_PORT="$WEAVIATE_RAFT_PORT"
+		export RAFT_INTERNAL_RPC_PORT="$WEAVIATE_RAFT_RPC_PORT"
+		export RAFT_JOIN="node1:$WEAVIATE_RAFT_PORT"
+		export RAFT_BOOTSTRAP_EXPECT=1
+		export GRPC_PORT="$WEAVIATE_GRPC_PORT"
+		export DISABLE_TELEMETRY=true
+		export GO_PROFILING_DISABLE=true
+		export ASYNC_INDEXING=false
+		export LOG_LEVEL="${RAGWAY_WEAVIATE_LOG_LEVEL:-warning}"
+		nohup "$bin" --host "$WEAVIATE_HOST" --port "$WEAVIATE_PORT" --scheme http \
+			>>"$dir/weaviate.log" 2>&1 </dev/null &
+		echo $! >"$dir/weaviate.pid"
+	)
+	local saved=$WAIT_SECONDS
+	WAIT_SECONDS=$WEAVIATE_WAIT_SECONDS
+	if ! wait_for "weaviate on $WEAVIATE_HOST:$WEAVIATE_PORT" weaviate_ready; then
+		WAIT_SECONDS=$saved
+		log "see $dir/weaviate.log"
+		return 1
+	fi
+	WAIT_SECONDS=$saved
+	log "weaviate ready on $WEAVIATE_HOST:$WEAVIATE_PORT (gRPC $WEAVIATE_GRPC_PORT)"
+}
+
+weaviate_down() {
+	local pidfile
+	pidfile="$(weaviate_dir)/weaviate.pid"
+	if [ -f "$pidfile" ]; then
+		local pid
+		pid=$(cat "$pidfile")
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null || true
+			local deadline=$((SECONDS + WAIT_SECONDS))
+			while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+				sleep 0.2
+			done
+			if kill -0 "$pid" 2>/dev/null; then
+				log "weaviate did not stop within ${WAIT_SECONDS}s; killing it"
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		fi
+		rm -f "$pidfile"
+	fi
+	log "weaviate stopped"
+}
+
+weaviate_env() {
+	echo "export RAGWAY_TEST_WEAVIATE_URL=http://$WEAVIATE_HOST:$WEAVIATE_PORT"
+	echo "export RAGWAY_TEST_WEAVIATE_GRPC=$WEAVIATE_HOST:$WEAVIATE_GRPC_PORT"
 }
 
 # --- main --------------------------------------------------------------------

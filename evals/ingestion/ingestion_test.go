@@ -8,12 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/retrieval/retrievaltest"
 	"github.com/ragway/ragway/retrieval/stores"
 )
 
@@ -44,22 +43,10 @@ func TestRunIngestsEveryDocument(t *testing.T) {
 }
 
 func TestRunIntoPgvector(t *testing.T) {
-	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
-			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
-		}
-		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
-	}
+	dsn := retrievaltest.PostgresDSN(t)
 	ctx := context.Background()
-	cfg := stores.Config{Store: stores.Pgvector, Pgvector: stores.PgvectorConfig{DSN: llm.Secret(dsn), Schema: fmt.Sprintf("rgingest_%d", time.Now().UnixNano())}}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		require.NoError(t, err)
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{cfg.Pgvector.Schema}.Sanitize()+" CASCADE")
-		require.NoError(t, err)
-	})
+	cfg := stores.Config{Store: stores.Pgvector, Pgvector: stores.PgvectorConfig{DSN: llm.Secret(dsn),
+		Schema: retrievaltest.PostgresSchema(t, dsn, "rgingest", t.TempDir())}}
 	embedded, err := Run(ctx, testDocs(), t.TempDir(), Options{Concurrency: 4})
 	require.NoError(t, err)
 	rep, err := Run(ctx, testDocs(), t.TempDir(), Options{Concurrency: 4, Store: cfg})

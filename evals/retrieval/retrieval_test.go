@@ -12,6 +12,7 @@ import (
 
 	"github.com/ragway/ragway/retrieval"
 	"github.com/ragway/ragway/retrieval/pgvector"
+	"github.com/ragway/ragway/retrieval/retrievaltest"
 )
 
 // writeSet writes a tiny BEIR data set: each query is answered by one
@@ -134,13 +135,7 @@ func TestVectorBench(t *testing.T) {
 }
 
 func TestVectorBenchPgvector(t *testing.T) {
-	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
-			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
-		}
-		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
-	}
+	dsn := retrievaltest.PostgresDSN(t)
 	opts := VectorOptions{Vectors: 2000, Dimensions: 16, Clusters: 20, Queries: 40, EfSearch: []int{40}}
 	opts.Stores = []VectorStore{EmbeddedVectorStore(opts), {Name: "pgvector", Open: func(ctx context.Context, _ string) (retrieval.Store, error) {
 		return OpenPgvector(ctx, dsn, pgvector.Options{})

@@ -20,10 +20,11 @@ import (
 const (
 	Embedded = "embedded"
 	Pgvector = "pgvector"
+	Weaviate = "weaviate"
 )
 
 // Kinds lists every store kind.
-var Kinds = []string{Embedded, Pgvector}
+var Kinds = []string{Embedded, Pgvector, Weaviate}
 
 func known(kind string) bool { return slices.Contains(Kinds, kind) }
 
@@ -44,6 +45,8 @@ type Config struct {
 	Embedded EmbeddedConfig `yaml:"embedded"`
 	// Pgvector connects and tunes the PostgreSQL store.
 	Pgvector PgvectorConfig `yaml:"pgvector"`
+	// Weaviate connects and tunes the Weaviate store.
+	Weaviate WeaviateConfig `yaml:"weaviate"`
 }
 
 // PgvectorConfig connects and tunes the PostgreSQL + pgvector store; zero
@@ -94,6 +97,9 @@ func (c Config) Validate() error {
 	}
 	if c.uses(Pgvector) {
 		errs = append(errs, c.Pgvector.validate()...)
+	}
+	if c.uses(Weaviate) {
+		errs = append(errs, c.Weaviate.validate()...)
 	}
 	e := c.Embedded
 	if e.Dir != "" && (filepath.IsAbs(e.Dir) || !filepath.IsLocal(e.Dir)) {
@@ -229,6 +235,12 @@ func OpenKind(ctx context.Context, cfg Config, kind, dataDir string) (Store, err
 			Fusion: p.Fusion, LexicalWeight: p.LexicalWeight,
 			MaxConns: p.MaxConns, AcquireTimeout: p.AcquireTimeout,
 		})
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
+	case Weaviate:
+		s, err := openWeaviate(ctx, cfg.Weaviate)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}

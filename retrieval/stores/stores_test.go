@@ -2,14 +2,10 @@ package stores_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
@@ -40,6 +36,8 @@ func TestConfig(t *testing.T) {
 		{"embedded", "store: embedded\nembedded:\n  dir: idx\n  m: 24\n  ef_search: 100\n  bm25_k1: 1.0\n  bm25_b: 0.6\n  fusion: rrf\n", true},
 		{"weighted", "embedded:\n  fusion: weighted\n  lexical_weight: 0.8\n", true},
 		{"unknown store", "store: weaviate2\n", false},
+		{"weaviate without url", "store: weaviate\n", false},
+		{"weaviate bad alpha", "store: weaviate\nweaviate:\n  url: http://127.0.0.1:1\n  alpha: 2\n", false},
 		{"pgvector without dsn", "store: pgvector\n", false},
 		{"pgvector bad m", "store: pgvector\npgvector:\n  dsn_env: X\n  m: 500\n", false},
 		{"pgvector bad fusion", "store: pgvector\npgvector:\n  dsn_env: X\n  fusion: max\n", false},
@@ -78,31 +76,10 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
-			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
-		}
-		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
-	}
-	return dsn
-}
+func testDSN(t *testing.T) string { return retrievaltest.PostgresDSN(t) }
 
-// schemaFor names a schema after dir and drops it when the test ends.
 func schemaFor(t *testing.T, dsn, dir string) string {
-	t.Helper()
-	sum := sha256.Sum256([]byte(dir))
-	schema := "rgstores_" + hex.EncodeToString(sum[:8])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		require.NoError(t, err)
-		defer conn.Close(context.Background())
-		_, err = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		require.NoError(t, err)
-	})
-	return schema
+	return retrievaltest.PostgresSchema(t, dsn, "rgstores", dir)
 }
 
 func TestOpenPgvector(t *testing.T) {

@@ -20,12 +20,12 @@ func (s *Store) Collections(ctx context.Context) ([]retrieval.CollectionRef, err
 		return nil, fmt.Errorf("list collections: %w", err)
 	}
 	defer release()
-	dump, err := s.rest.Schema().Getter().Do(ctx)
+	classes, err := s.restClasses(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list collections: %w", wrap(err))
 	}
 	out := []retrieval.CollectionRef{}
-	for _, mc := range dump.Classes {
+	for _, mc := range classes {
 		if mc == nil || !isClassName(s.opts.ClassPrefix, mc.Class) {
 			continue
 		}
@@ -59,7 +59,7 @@ func (s *Store) Files(ctx context.Context, tenant, collection string) ([]retriev
 		return nil, wrapf("list files", err)
 	}
 	limit := uint32(math.MaxInt32)
-	reply, err := s.rpc.Aggregate(s.outgoing(ctx), &pb.AggregateRequest{
+	reply, err := s.rpc.Aggregate(ctx, &pb.AggregateRequest{
 		Collection: name, ObjectsCount: true, Limit: &limit,
 		GroupBy: &pb.AggregateRequest_GroupBy{Collection: name, Property: propFileKey},
 	})
@@ -134,7 +134,7 @@ func (s *Store) scanFile(ctx context.Context, name, fileID string, full bool, fn
 		if full {
 			req.Properties.NonRefProperties = chunkProps
 		}
-		reply, err := s.rpc.Search(s.outgoing(ctx), req)
+		reply, err := s.rpc.Search(ctx, req)
 		if err != nil {
 			return wrap(err)
 		}
@@ -165,7 +165,7 @@ func (s *Store) scanFile(ctx context.Context, name, fileID string, full bool, fn
 
 // count is the number of the class's objects matching f (nil: all).
 func (s *Store) count(ctx context.Context, name string, f *pb.Filters) (int64, error) {
-	reply, err := s.rpc.Aggregate(s.outgoing(ctx), &pb.AggregateRequest{Collection: name, ObjectsCount: true, Filters: f})
+	reply, err := s.rpc.Aggregate(ctx, &pb.AggregateRequest{Collection: name, ObjectsCount: true, Filters: f})
 	if err != nil {
 		return 0, wrap(err)
 	}

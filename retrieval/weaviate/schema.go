@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/weaviate/weaviate/entities/models"
-
 	"github.com/ragway/ragway/retrieval"
 )
 
@@ -33,9 +31,9 @@ var chunkProps = []string{propChunkID, propFileID, propFilename, propIndex, prop
 
 // Attribute kinds, the first letter of a typed attribute property's suffix.
 const (
-	kindString = 's'
-	kindNumber = 'n'
-	kindBool   = 'b'
+	kindString byte = 's'
+	kindNumber byte = 'n'
+	kindBool   byte = 'b'
 )
 
 // className maps a tenant and collection to their class.
@@ -95,7 +93,7 @@ type class struct {
 	props map[string]string // name -> data type
 }
 
-func parseClass(c *models.Class) (*class, error) {
+func parseClass(c *restClass) (*class, error) {
 	var m classMeta
 	if err := json.Unmarshal([]byte(c.Description), &m); err != nil {
 		return nil, fmt.Errorf("class %s has no ragway description", c.Class)
@@ -111,7 +109,7 @@ func parseClass(c *models.Class) (*class, error) {
 
 // getClass reads a class; nil when it does not exist.
 func (s *Store) getClass(ctx context.Context, name string) (*class, error) {
-	c, err := s.rest.Schema().ClassGetter().WithClassName(name).Do(ctx)
+	c, err := s.restGetClass(ctx, name)
 	if statusCode(err) == http.StatusNotFound {
 		return nil, nil
 	}
@@ -126,20 +124,20 @@ func (s *Store) getClass(ctx context.Context, name string) (*class, error) {
 
 func ptr[T any](v T) *T { return &v }
 
-func textProp(name string, filterable, searchable bool, tokenization string) *models.Property {
-	return &models.Property{Name: name, DataType: []string{"text"}, Tokenization: tokenization,
+func textProp(name string, filterable, searchable bool, tokenization string) *restProp {
+	return &restProp{Name: name, DataType: []string{"text"}, Tokenization: tokenization,
 		IndexFilterable: ptr(filterable), IndexSearchable: ptr(searchable), IndexRangeFilters: ptr(false)}
 }
 
-func scalarProp(name, typ string, filterable bool) *models.Property {
-	return &models.Property{Name: name, DataType: []string{typ},
+func scalarProp(name, typ string, filterable bool) *restProp {
+	return &restProp{Name: name, DataType: []string{typ},
 		IndexFilterable: ptr(filterable), IndexSearchable: ptr(false), IndexRangeFilters: ptr(false)}
 }
 
 // newClass is the definition of a collection's class.
-func (s *Store) newClass(name string, meta classMeta) *models.Class {
+func (s *Store) newClass(name string, meta classMeta) *restClass {
 	desc, _ := json.Marshal(meta)
-	return &models.Class{
+	return &restClass{
 		Class:           name,
 		Description:     string(desc),
 		Vectorizer:      "none",
@@ -150,11 +148,11 @@ func (s *Store) newClass(name string, meta classMeta) *models.Class {
 			"efConstruction": s.opts.EfConstruction,
 			"maxConnections": s.opts.MaxConnections,
 		},
-		InvertedIndexConfig: &models.InvertedIndexConfig{
-			Bm25:      &models.BM25Config{K1: 1.2, B: 0.75},
-			Stopwords: &models.StopwordConfig{Preset: "en"},
+		InvertedIndexConfig: map[string]any{
+			"bm25":      map[string]any{"k1": 1.2, "b": 0.75},
+			"stopwords": map[string]any{"preset": "en"},
 		},
-		Properties: []*models.Property{
+		Properties: []*restProp{
 			textProp(propChunkID, false, false, "field"),
 			textProp(propFileID, false, false, "field"),
 			textProp(propFileKey, true, false, "field"),
@@ -176,7 +174,7 @@ func (s *Store) ensureClass(ctx context.Context, name string, meta classMeta) (*
 	if err != nil || c != nil {
 		return c, err
 	}
-	err = s.rest.Schema().ClassCreator().WithClass(s.newClass(name, meta)).Do(ctx)
+	err = s.do(ctx, http.MethodPost, "/v1/schema", s.newClass(name, meta), nil)
 	if err != nil && statusCode(err) != http.StatusUnprocessableEntity {
 		return nil, wrap(err)
 	}
@@ -215,13 +213,13 @@ func (s *Store) ensureProps(ctx context.Context, c *class, need map[string]strin
 		if _, ok := c.props[name]; ok {
 			continue
 		}
-		var p *models.Property
+		var p *restProp
 		if typ == "text" {
 			p = textProp(name, true, false, "field")
 		} else {
 			p = scalarProp(name, typ, true)
 		}
-		err := s.rest.Schema().PropertyCreator().WithClassName(c.name).WithProperty(p).Do(ctx)
+		err := s.do(ctx, http.MethodPost, classPath(c.name)+"/properties", p, nil)
 		if err != nil && statusCode(err) != http.StatusUnprocessableEntity {
 			return wrap(err)
 		}

@@ -49,7 +49,7 @@ func (s *Store) search(ctx context.Context, q retrieval.Query, mode retrieval.Mo
 	if req == nil {
 		return out, nil
 	}
-	reply, err := s.rpc.Search(s.outgoing(ctx), req)
+	reply, err := s.rpc.Search(ctx, req)
 	if err != nil {
 		return nil, wrap(err)
 	}

@@ -37,10 +37,11 @@
 //
 // # Transport
 //
-// Schema changes go through the REST API (weaviate-go-client); searches,
-// imports, deletes and aggregations go through Weaviate's gRPC API, whose
-// filters and queries carry typed values: no user string is ever spliced
-// into a GraphQL query.
+// Schema changes go through the REST API as JSON; searches, imports,
+// deletes and aggregations go through Weaviate's gRPC API (protocol
+// weaviate.v1), whose filters and queries carry typed values: no user
+// string is ever spliced into a GraphQL query. Both are bounded by
+// Options.MaxConcurrency and Options.Timeout.
 package weaviate
 
 import (
@@ -51,12 +52,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
-	wv "github.com/weaviate/weaviate-go-client/v4/weaviate"
-	"github.com/weaviate/weaviate-go-client/v4/weaviate/fault"
 	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -103,7 +101,8 @@ type Options struct {
 	// ClassPrefix starts every class name; default "Ragway". It must match
 	// /^[A-Z][0-9A-Za-z]*$/.
 	ClassPrefix string
-	// Timeout bounds each request to the server; default 30s.
+	// Timeout bounds each request to the server (an import of many
+	// batches makes many); default 30s.
 	Timeout time.Duration
 	// BatchSize is the number of objects per import request; default 200.
 	BatchSize int
@@ -164,7 +163,8 @@ func (o Options) withDefaults() (Options, error) {
 // Store is the Weaviate store. It is safe for concurrent use.
 type Store struct {
 	opts   Options
-	rest   *wv.Client
+	base   string // REST base URL, no trailing slash
+	http   *http.Client
 	conn   *grpc.ClientConn
 	rpc    pb.WeaviateClient
 	auth   string // "Bearer <key>" or ""
@@ -186,23 +186,18 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if grpcAddr == "" {
 		grpcAddr = net.JoinHostPort(u.Hostname(), "50051")
 	}
-	headers := map[string]string{}
 	auth := ""
 	if opts.APIKey != "" {
 		auth = "Bearer " + string(opts.APIKey)
-		headers["Authorization"] = auth
 	}
-	rest := wv.New(wv.Config{
-		Host: u.Host, Scheme: u.Scheme, Headers: headers, Timeout: opts.Timeout,
-		ConnectionClient: &http.Client{Timeout: opts.Timeout},
-	})
 	conn, err := grpc.NewClient(grpcAddr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithUnaryInterceptor(callOptions(auth, opts.Timeout)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcMaxMsg), grpc.MaxCallSendMsgSize(grpcMaxMsg)))
 	if err != nil {
 		return nil, fmt.Errorf("open weaviate: bad grpc address: %w", err)
 	}
-	s := &Store{opts: opts, rest: rest, conn: conn, rpc: pb.NewWeaviateClient(conn), auth: auth,
+	s := &Store{opts: opts, base: u.Scheme + "://" + u.Host, http: &http.Client{Timeout: opts.Timeout}, conn: conn, rpc: pb.NewWeaviateClient(conn), auth: auth,
 		slots: make(chan struct{}, opts.MaxConcurrency)}
 	if err := s.ping(ctx); err != nil {
 		_ = conn.Close()
@@ -215,14 +210,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 func (s *Store) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	ready, err := s.rest.Misc().ReadyChecker().Do(ctx)
-	if err != nil {
+	if err := s.restReady(ctx); err != nil {
 		return wrap(err)
 	}
-	if !ready {
-		return fmt.Errorf("%w: server not ready", retrieval.ErrUnavailable)
-	}
-	_, err = s.rpc.TenantsGet(s.outgoing(ctx), &pb.TenantsGetRequest{Collection: s.opts.ClassPrefix + "_ping"})
+	_, err := s.rpc.TenantsGet(ctx, &pb.TenantsGetRequest{Collection: s.opts.ClassPrefix + "_ping"})
 	if st, ok := status.FromError(err); ok && st.Code() == codes.Unavailable {
 		return wrap(err)
 	}
@@ -235,16 +226,21 @@ func (s *Store) Close() error {
 	return s.conn.Close()
 }
 
-// outgoing adds the credentials to a gRPC call's context.
-func (s *Store) outgoing(ctx context.Context) context.Context {
-	if s.auth == "" {
-		return ctx
+// callOptions bounds every gRPC call by the request timeout and adds the
+// credentials.
+func callOptions(auth string, timeout time.Duration) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if auth != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", auth)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	return metadata.AppendToOutgoingContext(ctx, "authorization", s.auth)
 }
 
-// acquire takes a concurrency slot within the acquire timeout, and
-// returns a context bounded by the request timeout with its release.
+// acquire takes a concurrency slot within the acquire timeout. Each
+// request the operation then makes is bounded by the request timeout.
 func (s *Store) acquire(ctx context.Context) (context.Context, func(), error) {
 	t := time.NewTimer(s.opts.AcquireTimeout)
 	defer t.Stop()
@@ -255,8 +251,7 @@ func (s *Store) acquire(ctx context.Context) (context.Context, func(), error) {
 	case <-t.C:
 		return nil, nil, fmt.Errorf("%w: too many requests in flight", retrieval.ErrUnavailable)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	return ctx, func() { cancel(); <-s.slots }, nil
+	return ctx, func() { <-s.slots }, nil
 }
 
 // wrap marks failures to reach the server, and server-side failures, as
@@ -267,14 +262,14 @@ func wrap(err error) error {
 		errors.Is(err, retrieval.ErrNotFound) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	var ce *fault.WeaviateClientError
-	if errors.As(err, &ce) {
+	var re *restError
+	if errors.As(err, &re) {
 		switch {
-		case !ce.IsUnexpectedStatusCode, ce.StatusCode >= 500, ce.StatusCode == http.StatusTooManyRequests:
+		case re.Status >= 500, re.Status == http.StatusTooManyRequests:
 			return fmt.Errorf("%w: %w", retrieval.ErrUnavailable, err)
-		case ce.StatusCode == http.StatusUnauthorized || ce.StatusCode == http.StatusForbidden:
-			return fmt.Errorf("weaviate refused the credentials (status %d)", ce.StatusCode)
-		case ce.StatusCode >= 400:
+		case re.Status == http.StatusUnauthorized || re.Status == http.StatusForbidden:
+			return fmt.Errorf("weaviate refused the credentials (status %d)", re.Status)
+		case re.Status >= 400:
 			return fmt.Errorf("%w: %w", retrieval.ErrInvalidQuery, err)
 		}
 		return err
@@ -292,14 +287,3 @@ func wrap(err error) error {
 	}
 	return fmt.Errorf("%w: %w", retrieval.ErrUnavailable, err)
 }
-
-// statusCode is the HTTP status of a REST error, 0 for others.
-func statusCode(err error) int {
-	var ce *fault.WeaviateClientError
-	if errors.As(err, &ce) && ce.IsUnexpectedStatusCode {
-		return ce.StatusCode
-	}
-	return 0
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -161,7 +161,7 @@ func (s *Store) importChunks(ctx context.Context, name, fileID string, chunks []
 			}
 			objs = append(objs, o)
 		}
-		reply, err := s.rpc.BatchObjects(s.outgoing(ctx), &pb.BatchObjectsRequest{Objects: objs})
+		reply, err := s.rpc.BatchObjects(ctx, &pb.BatchObjectsRequest{Objects: objs})
 		if err != nil {
 			return wrap(err)
 		}
@@ -248,7 +248,7 @@ func (s *Store) deleteFile(ctx context.Context, name, fileID string, keep map[st
 		ids := stale[start:min(start+pageSize, len(stale))]
 		f := and(fileFilter(fileID), &pb.Filters{Operator: pb.Filters_OPERATOR_CONTAINS_ANY, Target: target("_id"),
 			TestValue: &pb.Filters_ValueTextArray{ValueTextArray: &pb.TextArray{Values: ids}}})
-		reply, err := s.rpc.BatchDelete(s.outgoing(ctx), &pb.BatchDeleteRequest{Collection: name, Filters: f})
+		reply, err := s.rpc.BatchDelete(ctx, &pb.BatchDeleteRequest{Collection: name, Filters: f})
 		if err != nil {
 			return wrap(err)
 		}
@@ -273,7 +273,7 @@ func (s *Store) DeleteCollection(ctx context.Context, tenant, collection string)
 }
 
 func (s *Store) dropClass(ctx context.Context, name string) error {
-	err := s.rest.Schema().ClassDeleter().WithClassName(name).Do(ctx)
+	err := s.do(ctx, http.MethodDelete, classPath(name), nil, nil)
 	if err != nil && statusCode(err) != http.StatusNotFound {
 		return wrap(err)
 	}

@@ -3,15 +3,12 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragway/ragway/retrieval"
@@ -20,25 +17,11 @@ import (
 )
 
 func TestCollectionsMigrate(t *testing.T) {
-	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
-			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
-		}
-		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
-	}
+	dsn := retrievaltest.PostgresDSN(t)
 	ctx := context.Background()
 	root := t.TempDir()
 	dataDir := filepath.Join(root, "data")
-	sum := sha256.Sum256([]byte(root))
-	schema := "rgcli_" + hex.EncodeToString(sum[:8])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		require.NoError(t, err)
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		require.NoError(t, err)
-	})
+	schema := retrievaltest.PostgresSchema(t, dsn, "rgcli", root)
 	cfgPath := filepath.Join(root, "ragway.yaml")
 	writeCfg := func(rules string) {
 		require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`data_dir: %s
