@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragway/ragway/retrieval"
-	"github.com/ragway/ragway/retrieval/pgvector"
 	"github.com/ragway/ragway/retrieval/retrievaltest"
 )
 
@@ -134,17 +134,61 @@ func TestVectorBench(t *testing.T) {
 	require.Contains(t, out.String(), "recall@10")
 }
 
-func TestVectorBenchPgvector(t *testing.T) {
+// testEnv is the environment of the test services, under the names
+// NewBenchStore is told to read.
+var testEnv = BenchEnv{PostgresDSN: "RAGWAY_TEST_POSTGRES_DSN", WeaviateURL: "RAGWAY_TEST_WEAVIATE_URL", WeaviateGRPC: "RAGWAY_TEST_WEAVIATE_GRPC"}
+
+func TestVectorBenchOtherStores(t *testing.T) {
 	dsn := retrievaltest.PostgresDSN(t)
-	opts := VectorOptions{Vectors: 2000, Dimensions: 16, Clusters: 20, Queries: 40, EfSearch: []int{40}}
-	opts.Stores = []VectorStore{EmbeddedVectorStore(opts), {Name: "pgvector", Open: func(ctx context.Context, _ string) (retrieval.Store, error) {
-		return OpenPgvector(ctx, dsn, pgvector.Options{})
-	}}}
-	var out bytes.Buffer
-	require.NoError(t, RunVectorBench(context.Background(), opts, &out))
-	require.Regexp(t, `(?m)^\s*embedded\s+40\s+(0\.9\d+|1\.0000)\s+\d+\s+\d+\s+1\.00x`, out.String())
-	require.Regexp(t, `(?m)^\s*pgvector\s+40\s+(0\.9\d+|1\.0000)\s+\d+\s+-\s+\d+\.\d\dx`, out.String())
-	require.Contains(t, out.String(), "pgvector: build")
+	for _, kind := range []string{"pgvector", "weaviate"} {
+		t.Run(kind, func(t *testing.T) {
+			if kind == "weaviate" && os.Getenv(testEnv.WeaviateURL) == "" {
+				if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
+					t.Skip("RAGWAY_TEST_WEAVIATE_URL is unset and RAGWAY_TEST_NO_SERVICES=1")
+				}
+				t.Fatal(`RAGWAY_TEST_WEAVIATE_URL is unset: run eval "$(deploy/dev/services.sh up)"`)
+			}
+			bs, err := NewBenchStore(kind, testEnv, os.Getenv)
+			require.NoError(t, err)
+			opts := VectorOptions{Vectors: 2000, Dimensions: 16, Clusters: 20, Queries: 40, EfSearch: []int{40}}
+			opts.Stores = []VectorStore{EmbeddedVectorStore(opts), {Name: kind, Open: func(ctx context.Context, _ string) (retrieval.Store, error) {
+				return bs.Open(ctx)
+			}}}
+			var out bytes.Buffer
+			require.NoError(t, RunVectorBench(context.Background(), opts, &out))
+			require.Regexp(t, `(?m)^\s*embedded\s+40\s+(0\.9\d+|1\.0000)\s+\d+\s+\d+\s+1\.00x`, out.String())
+			require.Regexp(t, `(?m)^\s*`+kind+`\s+40\s+(0\.9\d+|1\.0000)\s+\d+\s+-\s+\d+\.\d\dx`, out.String())
+			require.Contains(t, out.String(), kind+": build")
+
+			// Cleanup leaves nothing behind.
+			require.NoError(t, bs.Cleanup(context.Background()))
+			if kind == "pgvector" {
+				conn, err := pgx.Connect(context.Background(), dsn)
+				require.NoError(t, err)
+				defer conn.Close(context.Background())
+				var n int
+				require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, bs.Config.Pgvector.Schema).Scan(&n))
+				require.Zero(t, n)
+				return
+			}
+			s, err := bs.Open(context.Background())
+			require.NoError(t, err)
+			defer s.Close()
+			colls, err := s.Collections(context.Background())
+			require.NoError(t, err)
+			require.Empty(t, colls)
+		})
+	}
+}
+
+func TestNewBenchStoreErrors(t *testing.T) {
+	none := func(string) string { return "" }
+	_, err := NewBenchStore("pgvector", testEnv, none)
+	require.ErrorContains(t, err, "$RAGWAY_TEST_POSTGRES_DSN")
+	_, err = NewBenchStore("weaviate", testEnv, none)
+	require.ErrorContains(t, err, "$RAGWAY_TEST_WEAVIATE_URL")
+	_, err = NewBenchStore("elastic", testEnv, none)
+	require.ErrorContains(t, err, "unknown store")
 }
 
 func TestExact(t *testing.T) {
