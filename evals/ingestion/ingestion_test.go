@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -42,18 +43,36 @@ func TestRunIngestsEveryDocument(t *testing.T) {
 	require.Contains(t, out.String(), fmt.Sprintf("(%d chunks)", rep.Chunks))
 }
 
-func TestRunIntoPgvector(t *testing.T) {
-	dsn := retrievaltest.PostgresDSN(t)
+func TestRunIntoServerStores(t *testing.T) {
 	ctx := context.Background()
-	cfg := stores.Config{Store: stores.Pgvector, Pgvector: stores.PgvectorConfig{DSN: llm.Secret(dsn),
-		Schema: retrievaltest.PostgresSchema(t, dsn, "rgingest", t.TempDir())}}
 	embedded, err := Run(ctx, testDocs(), t.TempDir(), Options{Concurrency: 4})
 	require.NoError(t, err)
-	rep, err := Run(ctx, testDocs(), t.TempDir(), Options{Concurrency: 4, Store: cfg})
-	require.NoError(t, err)
-	require.Equal(t, 31, rep.Completed)
-	require.Equal(t, "pgvector", rep.Store)
-	require.Equal(t, embedded.Chunks, rep.Chunks, "both stores hold the same chunks")
+	dsn := retrievaltest.PostgresDSN(t)
+	url, grpc := retrievaltest.Weaviate(t)
+	prefix := fmt.Sprintf("Rgingest%d", time.Now().UnixNano()%1e9)
+	for _, cfg := range []stores.Config{
+		{Store: stores.Pgvector, Pgvector: stores.PgvectorConfig{DSN: llm.Secret(dsn), Schema: retrievaltest.PostgresSchema(t, dsn, "rgingest", t.TempDir())}},
+		{Store: stores.Weaviate, Weaviate: stores.WeaviateConfig{URL: url, GRPC: grpc, ClassPrefix: prefix}},
+	} {
+		t.Run(cfg.Store, func(t *testing.T) {
+			rep, err := Run(ctx, testDocs(), t.TempDir(), Options{Concurrency: 4, Store: cfg})
+			require.NoError(t, err)
+			require.Equal(t, 31, rep.Completed)
+			require.Equal(t, cfg.Store, rep.Store)
+			require.Equal(t, embedded.Chunks, rep.Chunks, "every store holds the same chunks")
+			if cfg.Store != stores.Weaviate {
+				return
+			}
+			s, err := stores.OpenKind(ctx, cfg, cfg.Store, t.TempDir())
+			require.NoError(t, err)
+			defer s.Close()
+			colls, err := s.Collections(ctx)
+			require.NoError(t, err)
+			for _, c := range colls {
+				require.NoError(t, s.DeleteCollection(ctx, c.Tenant, c.Collection))
+			}
+		})
+	}
 }
 
 func TestLoadCorpus(t *testing.T) {

@@ -45,3 +45,18 @@ func PostgresSchema(t testing.TB, dsn, prefix, key string) string {
 	})
 	return schema
 }
+
+// Weaviate returns the REST URL and gRPC address of the test Weaviate
+// started by deploy/dev/services.sh, failing (or skipping, with
+// RAGWAY_TEST_NO_SERVICES=1) when none is configured.
+func Weaviate(t testing.TB) (url, grpc string) {
+	t.Helper()
+	url = os.Getenv("RAGWAY_TEST_WEAVIATE_URL")
+	if url == "" {
+		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
+			t.Skip("RAGWAY_TEST_WEAVIATE_URL is unset and RAGWAY_TEST_NO_SERVICES=1")
+		}
+		t.Fatal(`RAGWAY_TEST_WEAVIATE_URL is unset: run eval "$(deploy/dev/services.sh up)"`)
+	}
+	return url, os.Getenv("RAGWAY_TEST_WEAVIATE_GRPC")
+}
