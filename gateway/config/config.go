@@ -303,6 +303,8 @@ func (c *Config) overlayEnv(getenv func(string) string) error {
 	secret("ingest.embedder", c.Ingest.Embedder.APIKeyEnv, &c.Ingest.Embedder.APIKey)
 	secret("ingest.retrieval.pgvector", c.Ingest.Retrieval.Pgvector.DSNEnv, &c.Ingest.Retrieval.Pgvector.DSN)
 	secret("ingest.retrieval.weaviate", c.Ingest.Retrieval.Weaviate.APIKeyEnv, &c.Ingest.Retrieval.Weaviate.APIKey)
+	secret("ingest.retrieval.milvus", c.Ingest.Retrieval.Milvus.PasswordEnv, &c.Ingest.Retrieval.Milvus.Password)
+	secret("ingest.retrieval.milvus", c.Ingest.Retrieval.Milvus.TokenEnv, &c.Ingest.Retrieval.Milvus.Token)
 	secret("ingest.redis", c.Ingest.Redis.PasswordEnv, &c.Ingest.Redis.Password)
 	secret("auth.keys", c.Auth.Keys.PepperEnv, &c.Auth.Keys.Pepper)
 	for i := range c.Auth.JWT.Issuers {

@@ -21,10 +21,11 @@ const (
 	Embedded = "embedded"
 	Pgvector = "pgvector"
 	Weaviate = "weaviate"
+	Milvus   = "milvus"
 )
 
 // Kinds lists every store kind.
-var Kinds = []string{Embedded, Pgvector, Weaviate}
+var Kinds = []string{Embedded, Pgvector, Weaviate, Milvus}
 
 func known(kind string) bool { return slices.Contains(Kinds, kind) }
 
@@ -47,6 +48,8 @@ type Config struct {
 	Pgvector PgvectorConfig `yaml:"pgvector"`
 	// Weaviate connects and tunes the Weaviate store.
 	Weaviate WeaviateConfig `yaml:"weaviate"`
+	// Milvus connects and tunes the Milvus store.
+	Milvus MilvusConfig `yaml:"milvus"`
 }
 
 // PgvectorConfig connects and tunes the PostgreSQL + pgvector store; zero
@@ -100,6 +103,9 @@ func (c Config) Validate() error {
 	}
 	if c.uses(Weaviate) {
 		errs = append(errs, c.Weaviate.validate()...)
+	}
+	if c.uses(Milvus) {
+		errs = append(errs, c.Milvus.validate()...)
 	}
 	e := c.Embedded
 	if e.Dir != "" && (filepath.IsAbs(e.Dir) || !filepath.IsLocal(e.Dir)) {
@@ -241,6 +247,12 @@ func OpenKind(ctx context.Context, cfg Config, kind, dataDir string) (Store, err
 		return s, nil
 	case Weaviate:
 		s, err := openWeaviate(ctx, cfg.Weaviate)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return s, nil
+	case Milvus:
+		s, err := openMilvus(ctx, cfg.Milvus)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}

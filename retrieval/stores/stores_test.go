@@ -37,6 +37,8 @@ func TestConfig(t *testing.T) {
 		{"weighted", "embedded:\n  fusion: weighted\n  lexical_weight: 0.8\n", true},
 		{"unknown store", "store: weaviate2\n", false},
 		{"weaviate without url", "store: weaviate\n", false},
+		{"milvus without address", "store: milvus\n", false},
+		{"milvus bad consistency", "store: milvus\nmilvus:\n  address: 127.0.0.1:19530\n  consistency: sometimes\n", false},
 		{"weaviate bad alpha", "store: weaviate\nweaviate:\n  url: http://127.0.0.1:1\n  alpha: 2\n", false},
 		{"pgvector without dsn", "store: pgvector\n", false},
 		{"pgvector bad m", "store: pgvector\npgvector:\n  dsn_env: X\n  m: 500\n", false},
