@@ -122,7 +122,7 @@ var (
 	propKeys = []string{"a", "n", "s", "ok", "clé", "a/b", "~1", "it's", "[x", "y]",
 		`q"k`, `b\k`, "t\tk", "x][y", `"] or 1==1 or attributes["a`}
 	propStrings = []string{"", "a", "b", "doc1", "doc10", `a"b`, `a\b`, "a\nb", "é", "世界", "\u2028", "'", `" or ""=="`, "\x00"}
-	propNumbers = []float64{0, -0.0, 1, -1, 2.5, 3, 1e21, -1e-7, 123456789.125, math.MaxFloat64}
+	propNumbers = []float64{0, math.Copysign(0, -1), 1, -1, 2.5, 3, 1e21, -1e-7, 123456789.125, math.MaxFloat64}
 )
 
 func randValue(r *rand.Rand) any {
