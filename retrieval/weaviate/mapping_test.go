@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ragway/ragway/retrieval"
 )
@@ -130,7 +131,7 @@ func TestResultMapping(t *testing.T) {
 		propFilename: {Kind: &pb.Value_TextValue{TextValue: "f.txt"}},
 		propIndex:    {Kind: &pb.Value_IntValue{IntValue: 3}},
 		propText:     {Kind: &pb.Value_TextValue{TextValue: "hello"}},
-		propTitle:    {Kind: &pb.Value_StringValue{StringValue: "T"}},
+		propTitle:    {Kind: &pb.Value_TextValue{TextValue: "T"}},
 		propHeading:  {Kind: &pb.Value_TextValue{TextValue: "H"}},
 		propPage:     {Kind: &pb.Value_NumberValue{NumberValue: 7}},
 		propAttrs:    {Kind: &pb.Value_TextValue{TextValue: `{"k":"v","n":2.5,"b":true}`}},
@@ -149,6 +150,9 @@ func TestResultMapping(t *testing.T) {
 	require.NoError(t, err)
 	require.InDelta(t, 4.5, res.Score, 1e-6)
 	require.Equal(t, []float32{1, -2.5}, resultVector(r.GetMetadata()))
+	named := &pb.MetadataResult{Vectors: []*pb.Vectors{{Name: "v", VectorBytes: vectorBytes([]float32{0.5}), Type: pb.Vectors_VECTOR_TYPE_SINGLE_FP32}}}
+	require.Equal(t, []float32{0.5}, resultVector(named))
+	require.Nil(t, resultVector(&pb.MetadataResult{}))
 
 	fields[propAttrs] = &pb.Value{Kind: &pb.Value_TextValue{TextValue: "{bad"}}
 	_, err = toResult(r, false)
@@ -157,6 +161,67 @@ func TestResultMapping(t *testing.T) {
 	res, err = toResult(r, false)
 	require.NoError(t, err)
 	require.Nil(t, res.Attributes)
+}
+
+func TestRequestShape(t *testing.T) {
+	s := &Store{opts: Options{Alpha: 0.25}}
+	vec := []float32{1, -2.5}
+	wantVectors := []*pb.Vectors{{VectorBytes: vectorBytes(vec), Type: pb.Vectors_VECTOR_TYPE_SINGLE_FP32}}
+	tests := []struct {
+		name   string
+		q      retrieval.Query
+		mode   retrieval.Mode
+		check  func(t *testing.T, req *pb.SearchRequest)
+		isNone bool
+	}{
+		{"vector", retrieval.Query{K: 3, Vector: vec, Text: "x"}, retrieval.ModeVector, func(t *testing.T, req *pb.SearchRequest) {
+			require.Nil(t, req.GetHybridSearch())
+			require.Nil(t, req.GetBm25Search())
+			requireVectors(t, wantVectors, req.GetNearVector().GetVectors())
+		}, false},
+		{"hybrid", retrieval.Query{K: 3, Vector: vec, Text: "x"}, retrieval.ModeHybrid, func(t *testing.T, req *pb.SearchRequest) {
+			require.Nil(t, req.GetNearVector())
+			h := req.GetHybridSearch()
+			require.Equal(t, "x", h.GetQuery())
+			require.Equal(t, []string{propText}, h.GetProperties())
+			require.InDelta(t, 0.25, h.GetAlpha(), 0)
+			require.Equal(t, pb.Hybrid_FUSION_TYPE_RELATIVE_SCORE, h.GetFusionType())
+			requireVectors(t, wantVectors, h.GetVectors())
+		}, false},
+		{"hybrid without text", retrieval.Query{K: 3, Vector: vec}, retrieval.ModeHybrid, func(t *testing.T, req *pb.SearchRequest) {
+			require.Nil(t, req.GetHybridSearch())
+			requireVectors(t, wantVectors, req.GetNearVector().GetVectors())
+		}, false},
+		{"lexical", retrieval.Query{K: 3, Vector: vec, Text: "x"}, retrieval.ModeLexical, func(t *testing.T, req *pb.SearchRequest) {
+			require.Nil(t, req.GetNearVector())
+			require.Nil(t, req.GetHybridSearch())
+			require.Equal(t, "x", req.GetBm25Search().GetQuery())
+		}, false},
+		{"lexical without text", retrieval.Query{K: 3, Vector: vec}, retrieval.ModeLexical, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := s.request("Cls", tc.q, tc.mode, nil)
+			if tc.isNone {
+				require.Nil(t, req)
+				return
+			}
+			require.NotNil(t, req)
+			require.True(t, req.GetUses_127Api())
+			require.Equal(t, "Cls", req.GetCollection())
+			require.Equal(t, uint32(3), req.GetLimit())
+			require.Equal(t, chunkProps, req.GetProperties().GetNonRefProperties())
+			tc.check(t, req)
+		})
+	}
+}
+
+func requireVectors(t *testing.T, want, got []*pb.Vectors) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.True(t, proto.Equal(want[i], got[i]), "vector %d: want %v, got %v", i, want[i], got[i])
+	}
 }
 
 func TestToObject(t *testing.T) {

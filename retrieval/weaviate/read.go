@@ -129,7 +129,7 @@ func (s *Store) scanFile(ctx context.Context, name, fileID string, full bool, fn
 			SortBy:      []*pb.SortBy{{Ascending: true, Path: []string{propIndex}}},
 			Metadata:    &pb.MetadataRequest{Uuid: true, Vector: full},
 			Properties:  &pb.PropertiesRequest{NonRefProperties: []string{propIndex}},
-			Uses_123Api: true, Uses_125Api: true, Uses_127Api: true,
+			Uses_127Api: true,
 		}
 		if full {
 			req.Properties.NonRefProperties = chunkProps
@@ -194,12 +194,10 @@ func toChunk(r *pb.SearchResult) (retrieval.Chunk, error) {
 	return ch, nil
 }
 
+// propString is a text property; the server sends text and string
+// properties as text values.
 func propString(p *pb.Properties, name string) string {
-	v := p.GetFields()[name]
-	if t := v.GetTextValue(); t != "" {
-		return t
-	}
-	return v.GetStringValue()
+	return p.GetFields()[name].GetTextValue()
 }
 
 func propInt(p *pb.Properties, name string) int64 {
@@ -210,13 +208,11 @@ func propInt(p *pb.Properties, name string) int64 {
 	return v.GetIntValue()
 }
 
-// resultVector is the object's vector, wherever the server put it.
+// resultVector is the object's vector: the default vector's bytes, else
+// the first named vector's.
 func resultVector(m *pb.MetadataResult) []float32 {
 	if b := m.GetVectorBytes(); len(b) > 0 {
 		return vectorFromBytes(b)
-	}
-	if v := m.GetVector(); len(v) > 0 {
-		return v
 	}
 	for _, v := range m.GetVectors() {
 		if len(v.GetVectorBytes()) > 0 {

@@ -84,7 +84,7 @@ func (s *Store) request(name string, q retrieval.Query, mode retrieval.Mode, fil
 		Filters:     filter,
 		Metadata:    &pb.MetadataRequest{Uuid: true, Score: true, Distance: true},
 		Properties:  &pb.PropertiesRequest{NonRefProperties: chunkProps},
-		Uses_123Api: true, Uses_125Api: true, Uses_127Api: true,
+		Uses_127Api: true,
 	}
 	switch {
 	case mode == retrieval.ModeLexical || len(q.Vector) == 0:
@@ -93,16 +93,22 @@ func (s *Store) request(name string, q retrieval.Query, mode retrieval.Mode, fil
 		}
 		req.Bm25Search = &pb.BM25{Query: q.Text, Properties: []string{propText}}
 	case mode == retrieval.ModeVector || q.Text == "":
-		req.NearVector = &pb.NearVector{VectorBytes: vectorBytes(q.Vector)}
+		req.NearVector = &pb.NearVector{Vectors: queryVectors(q.Vector)}
 	default:
 		req.HybridSearch = &pb.Hybrid{
 			Query: q.Text, Properties: []string{propText},
-			VectorBytes: vectorBytes(q.Vector),
-			Alpha:       float32(s.opts.Alpha),
-			FusionType:  pb.Hybrid_FUSION_TYPE_RELATIVE_SCORE,
+			Vectors:    queryVectors(q.Vector),
+			Alpha:      float32(s.opts.Alpha),
+			FusionType: pb.Hybrid_FUSION_TYPE_RELATIVE_SCORE,
 		}
 	}
 	return req
+}
+
+// queryVectors is a query vector as the search messages carry it: one
+// single vector, unnamed, so it searches the class's default vector.
+func queryVectors(v []float32) []*pb.Vectors {
+	return []*pb.Vectors{{VectorBytes: vectorBytes(v), Type: pb.Vectors_VECTOR_TYPE_SINGLE_FP32}}
 }
 
 // toResult maps a search result; vector results score by cosine
