@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -52,7 +53,10 @@ limits:
 			dataDir := t.TempDir()
 			var replicas []*harness
 			for i := 0; i < 3; i++ {
-				replicas = append(replicas, startGatewayIn(t, fake, cfg, dataDir))
+				// The key database is shared; an embedded vector store is
+				// one process's alone, so each replica keeps its own.
+				own := cfg + fmt.Sprintf("ingest: {retrieval: {embedded: {dir: retrieval-%d}}}\n", i)
+				replicas = append(replicas, startGatewayIn(t, fake, own, dataDir))
 			}
 			_, key := replicas[0].newKey("acme", "user")
 			var ok, limited atomic.Int64

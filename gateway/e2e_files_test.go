@@ -17,6 +17,7 @@ import (
 
 	"github.com/ragway/ragway/llm/llmtest"
 	"github.com/ragway/ragway/policies/keys"
+	"github.com/ragway/ragway/retrieval/retrievaltest"
 )
 
 const guideMD = `# Ragway guide
@@ -307,18 +308,23 @@ func startGatewayWithRole(t *testing.T, role string) *harness {
 }
 
 // TestSplitRolesOnRedis runs a gateway-only and a worker-only process on one
-// Redis queue and one catalogue: the gateway queues, the worker indexes.
+// Redis queue, one catalogue and one pgvector store: the gateway queues,
+// the worker indexes, and the gateway's search finds what it indexed.
 func TestSplitRolesOnRedis(t *testing.T) {
 	addr := redisAddr(t)
+	dsn := retrievaltest.PostgresDSN(t)
+	schema := retrievaltest.PostgresSchema(t, dsn, "rgroles", t.TempDir())
+	env := map[string]string{"TEST_PG_DSN": dsn}
 	dir := t.TempDir()
 	prefix := fmt.Sprintf("ragway:test:%d:", time.Now().UnixNano())
 	withRole := func(role string) string {
 		text := strings.Replace(fakeConfig, "allow_target_header: true,", "allow_target_header: true, role: "+role+",", 1)
-		return text + fmt.Sprintf("ingest:\n  redis: {addr: %q, queue: {prefix: %q, block: 50ms, retry_initial: 10ms}}\n", addr, prefix)
+		return text + fmt.Sprintf("ingest:\n  redis: {addr: %q, queue: {prefix: %q, block: 50ms, retry_initial: 10ms}}\n"+
+			"  retrieval: {store: pgvector, pgvector: {dsn_env: TEST_PG_DSN, schema: %s}}\n", addr, prefix, schema)
 	}
 	fake := llmtest.NewServer()
 	t.Cleanup(fake.Close)
-	gw := startGatewayFull(t, fake, withRole("gateway"), nil, dir)
+	gw := startGatewayFull(t, fake, withRole("gateway"), env, dir)
 	client := gw.client()
 	ctx := context.Background()
 	f := uploadSDK(t, client, "guide.md", guideMD)
@@ -327,7 +333,7 @@ func TestSplitRolesOnRedis(t *testing.T) {
 	_, err = client.VectorStores.Files.New(ctx, vs.ID, openai.VectorStoreFileNewParams{FileID: f.ID})
 	require.NoError(t, err)
 
-	worker := startGatewayFull(t, fake, withRole("worker"), nil, dir)
+	worker := startGatewayFull(t, fake, withRole("worker"), env, dir)
 	resp, err := http.Get(worker.url + "/v1/files")
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
@@ -336,4 +342,8 @@ func TestSplitRolesOnRedis(t *testing.T) {
 	got, err := client.VectorStores.Files.PollStatus(ctx, vs.ID, f.ID, 10)
 	require.NoError(t, err)
 	require.Equal(t, openai.VectorStoreFileStatusCompleted, got.Status, "last error: %+v", got.LastError)
+	page, err := client.VectorStores.Search(ctx, vs.ID, openai.VectorStoreSearchParams{
+		Query: openai.VectorStoreSearchParamsQueryUnion{OfString: openai.String("download the binary")}})
+	require.NoError(t, err)
+	require.NotEmpty(t, page.Data, "the gateway searches what the worker indexed")
 }

@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		// Goroutines started by package initialisers (the Milvus client's
+		// worker pools) live as long as the process.
+		goleak.IgnoreCurrent(),
 	)
 }
 
