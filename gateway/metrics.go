@@ -10,23 +10,24 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	requests       *prometheus.CounterVec
-	duration       *prometheus.HistogramVec
-	ttft           *prometheus.HistogramVec
-	overhead       *prometheus.HistogramVec
-	tokens         *prometheus.CounterVec
-	upstreamErrors *prometheus.CounterVec
-	retries        *prometheus.CounterVec
-	fallbacks      *prometheus.CounterVec
-	breakerState   *prometheus.GaugeVec
-	shadow         *prometheus.CounterVec
-	streamErrors   *prometheus.CounterVec
-	batchInputs    prometheus.Histogram
-	inflight       prometheus.Gauge
-	reloads        *prometheus.CounterVec
-	usageRequests  *prometheus.CounterVec
-	usageTokens    *prometheus.CounterVec
-	limitStoreErrs *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	duration        *prometheus.HistogramVec
+	ttft            *prometheus.HistogramVec
+	overhead        *prometheus.HistogramVec
+	tokens          *prometheus.CounterVec
+	upstreamErrors  *prometheus.CounterVec
+	retries         *prometheus.CounterVec
+	fallbacks       *prometheus.CounterVec
+	breakerState    *prometheus.GaugeVec
+	shadow          *prometheus.CounterVec
+	streamErrors    *prometheus.CounterVec
+	batchInputs     prometheus.Histogram
+	inflight        prometheus.Gauge
+	reloads         *prometheus.CounterVec
+	usageRequests   *prometheus.CounterVec
+	usageTokens     *prometheus.CounterVec
+	limitStoreCalls *prometheus.HistogramVec
+	limitStoreErrs  *prometheus.CounterVec
 }
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
@@ -87,7 +88,11 @@ func newMetrics() *metrics {
 	m.limitStoreErrs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ragway_limit_store_errors_total", Help: "Failed calls to the shared limit store (Redis), by operation.",
 	}, []string{"op"})
-	m.registry.MustRegister(m.usageRequests, m.usageTokens, m.limitStoreErrs)
+	m.limitStoreCalls = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "ragway_limit_store_seconds", Help: "Calls to the shared limit store (Redis), one round trip each, by operation, as timed in the gateway.",
+		Buckets: []float64{25e-6, 50e-6, 100e-6, 150e-6, 200e-6, 300e-6, 400e-6, 600e-6, 800e-6, 1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1},
+	}, []string{"op"})
+	m.registry.MustRegister(m.usageRequests, m.usageTokens, m.limitStoreErrs, m.limitStoreCalls)
 	m.registry.MustRegister(m.requests, m.duration, m.ttft, m.overhead, m.tokens, m.upstreamErrors, m.retries,
 		m.fallbacks, m.breakerState, m.shadow, m.streamErrors, m.batchInputs, m.inflight, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

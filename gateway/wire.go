@@ -111,6 +111,8 @@ func (s *Server) openStores(ctx context.Context, cfg *config.Config) error {
 func (s *Server) limitOptions() limits.Options {
 	return limits.Options{Logger: s.log, OnStoreError: func(op string, _ error) {
 		s.metrics.limitStoreErrs.WithLabelValues(op).Inc()
+	}, OnStoreCall: func(op string, d time.Duration) {
+		s.metrics.limitStoreCalls.WithLabelValues(op).Observe(d.Seconds())
 	}}
 }
 

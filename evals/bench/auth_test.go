@@ -103,13 +103,17 @@ func TestAuthLimitsTable(t *testing.T) {
 	a.Shared = &AuthRow{Name: authSharedName, Latency: Summary{N: 1000, P50: 150 * us, P99: 300 * us}}
 	a.RedisPing = Summary{N: 1000, P50: 50 * us, P99: 90 * us}
 	a.RedisAddr = "127.0.0.1:6390"
+	a.SharedStore = StoreCalls{PerRequest: 1, Mean: 45 * us, P50: 40 * us}
 	a.evaluate()
 	require.False(t, a.EmbeddedPass)
 	require.InDelta(t, 2.0, a.SharedRoundTrips, 1e-9)
+	require.InDelta(t, 1.25, a.SharedAddedInGatewayTrips, 1e-9, "added p50 50 µs over a 40 µs round trip")
 	out.Reset()
 	require.NoError(t, a.writeTable(&out))
 	require.Contains(t, out.String(), "added p99 ≤ 20.0 µs: FAIL")
 	require.Contains(t, out.String(), "Redis round trip (PING from bench)")
+	require.Contains(t, out.String(), "added p50 = 1.25× its Redis round trip")
+	require.Contains(t, out.String(), "1.00 per request, mean 45.0 µs")
 	require.Contains(t, out.String(), "+100.0 µs")
 
 	a.Embedded.Latency.N = 0

@@ -68,6 +68,9 @@ func TestRunInProcess(t *testing.T) {
 		require.Zero(t, a.Shared.Errors)
 		require.Equal(t, 60, a.RedisPing.N)
 		require.Positive(t, a.RedisPing.P50)
+		require.InDelta(t, 1.0, a.SharedStore.PerRequest, 1e-9, "one Redis call per request on the request path")
+		require.Positive(t, a.SharedStore.Mean)
+		require.Positive(t, a.SharedStore.P50)
 	}
 
 	require.Contains(t, progressOut.String(), "bench: latency c=1, direct and gateway in turns...")

@@ -75,6 +75,10 @@ type Options struct {
 	// on_redis_error was applied), so the gateway can count it in a metric.
 	// It must be cheap and safe for concurrent use.
 	OnStoreError func(op string, err error)
+	// OnStoreCall is called after every call to a shared store with its
+	// duration, failed or not, so the gateway can show what a round trip
+	// costs from where it runs. It must be cheap and safe for concurrent use.
+	OnStoreCall func(op string, d time.Duration)
 }
 
 // WithDefaults fills the nil dependencies.
@@ -87,6 +91,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.OnStoreError == nil {
 		o.OnStoreError = func(string, error) {}
+	}
+	if o.OnStoreCall == nil {
+		o.OnStoreCall = func(string, time.Duration) {}
 	}
 	return o
 }

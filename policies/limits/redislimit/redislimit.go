@@ -140,7 +140,9 @@ func (l *Limiter) Acquire(ctx context.Context, req limits.Request) (*limits.Leas
 		keys[i] = l.prefix + c.Key
 		args = append(args, kindCode(c.Kind), c.Limit, c.Interval, c.Cost, int64(limits.Micros(c.PeriodEnd)))
 	}
+	start := time.Now()
 	res, err := acquireScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	l.opts.OnStoreCall("acquire", time.Since(start))
 	if err != nil {
 		return l.storeFailed(ctx, "acquire", err)
 	}
@@ -182,7 +184,10 @@ func (l *Limiter) release(ctx context.Context, leaseID string, checks []limits.C
 	if len(keys) == 0 || (diff == 0 && !hasConcurrency(checks)) {
 		return nil
 	}
-	if err := releaseScript.Run(ctx, l.client, keys, args...).Err(); err != nil {
+	start := time.Now()
+	err := releaseScript.Run(ctx, l.client, keys, args...).Err()
+	l.opts.OnStoreCall("release", time.Since(start))
+	if err != nil {
 		_, err = l.storeFailed(ctx, "release", err)
 		return err
 	}

@@ -197,3 +197,35 @@ func BenchmarkAcquireRelease(b *testing.B) {
 func contextWithCancel(t *testing.T) (ctx context.Context, cancel context.CancelFunc) {
 	return context.WithCancel(t.Context())
 }
+
+// TestOneRoundTripPerAcquire checks every admission is one call to Redis
+// on the request path, and the release one more after it, each timed.
+func TestOneRoundTripPerAcquire(t *testing.T) {
+	cfg := redisConfig(t, limits.Rule{Scope: "key", RequestsPerMinute: 100, TokensPerMinute: 10000, Concurrency: 4})
+	var mu sync.Mutex
+	calls := map[string][]time.Duration{}
+	l, err := New(cfg, limits.Options{OnStoreCall: func(op string, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[op] = append(calls[op], d)
+	}})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, l.Close()) }()
+	for i := range 5 {
+		lease, err := l.Acquire(t.Context(), limits.Request{Key: "k", PromptTokens: 10})
+		require.NoError(t, err)
+		mu.Lock()
+		require.Len(t, calls["acquire"], i+1, "one call per admission")
+		mu.Unlock()
+		require.NoError(t, lease.Release(t.Context(), limits.Usage{PromptTokens: 10, CompletionTokens: 3}))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, calls["release"], 5)
+	for op, ds := range calls {
+		for _, d := range ds {
+			require.Positive(t, d, op)
+			require.Less(t, d, 5*time.Second, op)
+		}
+	}
+}
