@@ -20,12 +20,33 @@ import (
 // the partial index. collections records each collection's dimension, and
 // its row is the lock writers of the collection take.
 //
-// Lexical search is BM25 computed in SQL, to rank as the embedded store
-// does: tsv is a stored generated tsvector of the text ('english'
-// configuration) with a GIN index that finds the chunks sharing a lexeme
-// with the query; term frequencies come from tsv's positions, document
-// lengths from doclen, and the collection's chunk and token counts, which
-// writers keep in its collections row, give the IDF and average length.
+// Lexical search is BM25 over an inverted index kept in SQL, to rank as
+// the embedded store does. tsv is a stored generated tsvector of the text
+// ('english' configuration) and doclen its number of tokens. postings holds
+// one row per chunk and distinct lexeme of its tsv:
+//
+//	(tenant, collection, lexeme, seq) -> tf, doclen
+//
+// with tf the lexeme's number of positions in tsv. Its primary key
+// INCLUDEs tf and doclen, so a query reads the postings of each of its
+// lexemes by an index-only range scan and touches chunks only to fetch
+// the k winners (or, under a filter, to test the candidates): a lexeme's
+// document frequency is its number of postings, a chunk's score the sum of
+// its postings' BM25 terms, and the collection's chunk and token counts,
+// which writers keep in its collections row, give the IDF's N and the
+// average length. Every statement names the tenant and collection, the
+// leading key columns.
+//
+// Writers keep postings in the transaction that changes chunks, under the
+// collection's row lock: ReplaceFile deletes the postings of the chunks it
+// deletes (one key probe per lexeme of their tsv) and derives the new
+// chunks' postings from their tsv; DeleteCollection deletes the
+// collection's key range. Migration 2 created postings, filled it from the
+// chunks already stored and dropped the GIN index on tsv that the earlier
+// query used; migration 1's tsquery_or_agg is no longer used. Index-only
+// scans skip the heap only on pages the visibility map marks all-visible,
+// so postings is vacuumed eagerly: low autovacuum thresholds on the table,
+// and Analyze vacuums it after a bulk load.
 
 var errNoExtension = errors.New("the vector extension is not installed in the database (CREATE EXTENSION vector, as a superuser)")
 
@@ -72,11 +93,33 @@ CREATE INDEX chunks_file ON chunks (tenant, collection, file_id);
 CREATE INDEX chunks_tsv ON chunks USING gin (tsv);
 CREATE AGGREGATE tsquery_or_agg (tsquery) (SFUNC = tsquery_or, STYPE = tsquery);
 `},
+	{2, `
+CREATE TABLE IF NOT EXISTS postings (
+	tenant     text NOT NULL,
+	collection text NOT NULL,
+	lexeme     text NOT NULL,
+	seq        bigint NOT NULL,
+	tf         integer NOT NULL,
+	doclen     integer NOT NULL,
+	PRIMARY KEY (tenant, collection, lexeme, seq) INCLUDE (tf, doclen)
+) WITH (autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_vacuum_scale_factor = 0.05);
+INSERT INTO postings (tenant, collection, lexeme, seq, tf, doclen)
+SELECT c.tenant, c.collection, u.lexeme, c.seq, coalesce(array_length(u.positions, 1), 1), c.doclen
+FROM chunks c CROSS JOIN LATERAL unnest(c.tsv) AS u
+ON CONFLICT DO NOTHING;
+DROP INDEX IF EXISTS chunks_tsv;
+ANALYZE postings;
+`},
 }
 
 // migrate creates the schema if needed and applies the missing
 // migrations, holding an advisory lock so concurrent openers take turns.
 func migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
+	return migrateSteps(ctx, conn, schema, migrations)
+}
+
+// migrateSteps is migrate with the list of steps, a prefix of migrations.
+func migrateSteps(ctx context.Context, conn *pgx.Conn, schema string, steps []migration) error {
 	var ok bool
 	if err := conn.QueryRow(ctx, `SELECT to_regtype('vector') IS NOT NULL`).Scan(&ok); err != nil {
 		return fmt.Errorf("check extension: %w", err)
@@ -110,7 +153,7 @@ func migrate(ctx context.Context, conn *pgx.Conn, schema string) error {
 	for _, v := range versions {
 		applied[int(v)] = true
 	}
-	for _, m := range migrations {
+	for _, m := range steps {
 		if applied[m.version] {
 			continue
 		}

@@ -109,48 +109,86 @@ func (s *Store) hybrid(ctx context.Context, tx pgx.Tx, q retrieval.Query, dim, e
 	return retrieval.FuseWeighted(q.K, s.opts.LexicalWeight, lex, vec), nil
 }
 
-// lexical ranks the chunks sharing a lexeme with the text by BM25 (see
-// schema.go).
+// lexical ranks the chunks sharing a lexeme with the text by BM25 from
+// the postings (see schema.go). Without a filter the k best are chosen
+// from the postings alone and only they are read from chunks; with one,
+// every candidate is checked against it before the k best are taken, so a
+// selective filter still yields k.
 func (s *Store) lexical(ctx context.Context, tx pgx.Tx, q retrieval.Query, k int) ([]retrieval.Result, error) {
 	if q.Text == "" {
 		return nil, nil
 	}
-	cond, args, err := filterSQL(q.Filter, []any{q.Tenant, q.Collection, q.Text, k, s.opts.K1, s.opts.B})
+	args := []any{q.Tenant, q.Collection, q.Text, k, s.opts.K1, s.opts.B}
+	if q.Filter == nil {
+		return collect(ctx, tx, bm25SQL+bm25Top, append([]any{planEach}, args...))
+	}
+	cond, args, err := filterSQL(q.Filter, args)
 	if err != nil {
 		return nil, err
 	}
-	return collect(ctx, tx, bm25SQL+cond+bm25Tail, args)
+	return collect(ctx, tx, bm25SQL+bm25Filtered+cond+bm25FilteredTail, append([]any{planEach}, args...))
 }
 
-// bm25SQL is the lexical query up to its filter; its parameters are
-// tenant, collection, text, k, k1 and b. The query's lexemes and their
-// weights are materialised so each document frequency is counted once,
-// through the GIN index, rather than once per candidate.
+// planEach runs a statement unprepared, so the server plans it for each
+// execution from the tables' current sizes. A prepared statement may keep
+// a generic plan made while the tables were small (a sequential scan of
+// postings, say) long after they have grown, until autovacuum's next
+// ANALYZE; planning costs far less than such a plan.
+const planEach = pgx.QueryExecModeCacheDescribe
+
+// bm25SQL scores every chunk holding a lexeme of the text; its parameters
+// are tenant, collection, text, k, k1 and b. w holds each query lexeme's
+// weight, (k1+1) times its count in the query times its IDF, the document
+// frequency counted over its postings by an index-only scan, and the two
+// constants of the length normalisation; scored sums each chunk's terms
+// over the same postings, read lexeme by lexeme (OFFSET 0 keeps the
+// subquery from being flattened, so even a planner without statistics
+// cannot choose to scan the whole collection's postings).
 const bm25SQL = `WITH q AS MATERIALIZED (
-	SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS qtf, plainto_tsquery('simple', u.lexeme) AS tq
+	SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS qtf
 	FROM unnest(to_tsvector('english'::regconfig, $3::text)) AS u
 ), st AS (
 	SELECT greatest(chunks, 1)::float8 AS n, greatest(tokens::float8 / greatest(chunks, 1), 1) AS avgdl
 	FROM collections WHERE tenant = $1 AND collection = $2
 ), w AS MATERIALIZED (
-	SELECT q.lexeme, q.qtf * ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) AS weight
-	FROM q, st, LATERAL (SELECT count(*)::float8 AS df FROM chunks c
-		WHERE c.tenant = $1 AND c.collection = $2 AND c.tsv @@ q.tq) AS df
-	WHERE numnode(q.tq) > 0
+	SELECT q.lexeme, ($5::float8 + 1) * q.qtf * ln(1 + (st.n - d.df + 0.5) / (d.df + 0.5)) AS weight,
+		$5::float8 * (1 - $6::float8) AS c0, $5::float8 * $6::float8 / st.avgdl AS c1
+	FROM q CROSS JOIN st CROSS JOIN LATERAL (SELECT count(*)::float8 AS df FROM postings p
+		WHERE p.tenant = $1 AND p.collection = $2 AND p.lexeme = q.lexeme) AS d
+	WHERE d.df > 0
 ), scored AS (
-	SELECT c.seq, sum(w.weight * m.tf * ($5::float8 + 1) /
-		(m.tf + $5::float8 * (1 - $6::float8 + $6::float8 * c.doclen / st.avgdl))) AS score
-	FROM chunks c CROSS JOIN st
-	CROSS JOIN LATERAL (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1)::float8 AS tf FROM unnest(c.tsv) AS u) AS m
-	JOIN w ON w.lexeme = m.lexeme
-	WHERE c.tenant = $1 AND c.collection = $2
-		AND c.tsv @@ (SELECT tsquery_or_agg(tq) FROM q WHERE numnode(tq) > 0) AND `
+	SELECT p.seq, sum(w.weight * p.tf / (p.tf + w.c0 + w.c1 * p.doclen)) AS score
+	FROM w CROSS JOIN LATERAL (SELECT seq, tf, doclen FROM postings
+		WHERE tenant = $1 AND collection = $2 AND lexeme = w.lexeme OFFSET 0) AS p
+	GROUP BY p.seq
+)`
 
-const bm25Tail = `
-	GROUP BY c.seq
+// The chunks of the results are read one by one by primary key, in a
+// subquery OFFSET 0 keeps apart so the tenant and collection test stays
+// outside it: a planner without statistics, on a fresh table, would
+// otherwise take chunks_file's tenant and collection prefix for a
+// one-row range and scan it once per candidate.
+
+// bm25Top ends bm25SQL without a filter: the k best from the postings
+// alone, then their chunks.
+const bm25Top = `, top AS (
+	SELECT seq, score FROM scored ORDER BY score DESC, seq LIMIT $4
 )
-SELECT ` + resultColumns + `, scored.score FROM scored JOIN chunks USING (seq)
-ORDER BY scored.score DESC, seq LIMIT $4`
+SELECT ` + resultColumns + `, top.score FROM top CROSS JOIN LATERAL (
+	SELECT tenant, collection, ` + resultColumns + ` FROM chunks WHERE seq = top.seq OFFSET 0) AS c
+WHERE c.tenant = $1 AND c.collection = $2
+ORDER BY top.score DESC, top.seq`
+
+// bm25Filtered and bm25FilteredTail end bm25SQL around a filter, tested
+// on every candidate before the k best are taken.
+const (
+	bm25Filtered = `
+SELECT ` + resultColumns + `, scored.score FROM scored CROSS JOIN LATERAL (
+	SELECT tenant, collection, ` + resultColumns + ` FROM chunks WHERE seq = scored.seq OFFSET 0) AS c
+WHERE c.tenant = $1 AND c.collection = $2 AND `
+	bm25FilteredTail = `
+ORDER BY scored.score DESC, scored.seq LIMIT $4`
+)
 
 // vector returns the k nearest chunks by cosine similarity through the
 // dimension's HNSW index, with iterative scans so a filter still yields k.

@@ -198,10 +198,27 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Analyze refreshes the planner's statistics of the store's tables, for
 // use after a bulk load: until autovacuum does it, fresh tables have none
-// and lexical queries may get slow plans.
+// and lexical queries may get slow plans. It also vacuums postings, which
+// marks its pages all-visible so lexical queries read the postings from
+// the index alone.
 func (s *Store) Analyze(ctx context.Context) error {
-	return s.withTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err := s.withTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `ANALYZE collections, chunks`)
 		return err
 	})
+	if err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	// VACUUM cannot run in a transaction block.
+	actx, cancel := context.WithTimeout(ctx, s.opts.AcquireTimeout)
+	conn, err := s.pool.Acquire(actx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("analyze: %w: no connection: %w", retrieval.ErrUnavailable, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `VACUUM (ANALYZE) postings`); err != nil {
+		return fmt.Errorf("analyze: %w", wrap(err))
+	}
+	return nil
 }

@@ -2,13 +2,9 @@ package pgvector_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragway/ragway/retrieval"
@@ -16,37 +12,10 @@ import (
 	"github.com/ragway/ragway/retrieval/retrievaltest"
 )
 
-// testDSN returns the test database, failing when it is not configured
-// unless RAGWAY_TEST_NO_SERVICES=1.
-func testDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("RAGWAY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("RAGWAY_TEST_NO_SERVICES") == "1" {
-			t.Skip("RAGWAY_TEST_POSTGRES_DSN is unset and RAGWAY_TEST_NO_SERVICES=1")
-		}
-		t.Fatal(`RAGWAY_TEST_POSTGRES_DSN is unset: run eval "$(deploy/dev/services.sh up)"`)
-	}
-	return dsn
-}
+func testDSN(t *testing.T) string { return retrievaltest.PostgresDSN(t) }
 
-// schemaFor names a schema after dir, so reopening the same dir finds the
-// same data and parallel runs never share tables; it is dropped when the
-// test ends.
 func schemaFor(t *testing.T, dsn, dir string) string {
-	t.Helper()
-	sum := sha256.Sum256([]byte(dir))
-	schema := "rgtest_" + hex.EncodeToString(sum[:8])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		require.NoError(t, err)
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		require.NoError(t, err)
-	})
-	return schema
+	return retrievaltest.PostgresSchema(t, dsn, "rgtest", dir)
 }
 
 func open(t *testing.T, dir string, opts pgvector.Options) *pgvector.Store {

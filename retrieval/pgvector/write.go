@@ -37,7 +37,8 @@ func checkChunks(chunks []retrieval.Chunk) (int, error) {
 }
 
 // ReplaceFile implements retrieval.Store: in one transaction it locks the
-// collection, deletes the file's chunks and copies the new ones in.
+// collection, deletes the file's chunks and their postings, copies the new
+// chunks in and writes their postings.
 func (s *Store) ReplaceFile(ctx context.Context, tenant, collection, fileID string, chunks []retrieval.Chunk) error {
 	if tenant == "" || collection == "" || fileID == "" {
 		return fmt.Errorf("replace file: %w: tenant, collection and file id are required", retrieval.ErrInvalidQuery)
@@ -56,9 +57,7 @@ func (s *Store) ReplaceFile(ctx context.Context, tenant, collection, fileID stri
 			return err
 		}
 		var delChunks, delTokens int64
-		if err := tx.QueryRow(ctx, `WITH d AS (DELETE FROM chunks WHERE tenant = $1 AND collection = $2 AND file_id = $3 RETURNING doclen)
-			SELECT count(*), coalesce(sum(doclen), 0) FROM d`,
-			tenant, collection, fileID).Scan(&delChunks, &delTokens); err != nil {
+		if err := tx.QueryRow(ctx, deleteFileSQL, planEach, tenant, collection, fileID).Scan(&delChunks, &delTokens); err != nil {
 			return err
 		}
 		if dim > 0 {
@@ -66,10 +65,7 @@ func (s *Store) ReplaceFile(ctx context.Context, tenant, collection, fileID stri
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE collections SET
-			chunks = chunks - $4 + (SELECT count(*) FROM chunks WHERE tenant = $1 AND collection = $2 AND file_id = $3),
-			tokens = tokens - $5 + (SELECT coalesce(sum(doclen), 0) FROM chunks WHERE tenant = $1 AND collection = $2 AND file_id = $3)
-			WHERE tenant = $1 AND collection = $2`, tenant, collection, fileID, delChunks, delTokens)
+		_, err := tx.Exec(ctx, indexFileSQL, planEach, tenant, collection, fileID, delChunks, delTokens)
 		return err
 	})
 	if err != nil {
@@ -77,6 +73,40 @@ func (s *Store) ReplaceFile(ctx context.Context, tenant, collection, fileID stri
 	}
 	return nil
 }
+
+// deleteFileSQL deletes a file's chunks and their postings and returns
+// the number of chunks and tokens deleted; its parameters are tenant,
+// collection and file id. Each posting is found by one primary key probe
+// per lexeme of the deleted tsv and then deleted by its row address. The
+// LIMIT keeps the probe a subquery run per lexeme, and the outer DELETE
+// names only row addresses, found within the tenant and collection: a
+// planner without statistics, on a fresh table, would otherwise take the
+// collection's key range for one row and scan it.
+const deleteFileSQL = `WITH d AS (
+	DELETE FROM chunks WHERE tenant = $1 AND collection = $2 AND file_id = $3 RETURNING seq, tsv, doclen
+), dp AS (
+	DELETE FROM postings WHERE ctid = ANY (ARRAY(
+		SELECT p.ctid FROM d CROSS JOIN LATERAL unnest(d.tsv) AS u
+		CROSS JOIN LATERAL (SELECT ctid FROM postings p
+			WHERE p.tenant = $1 AND p.collection = $2 AND p.lexeme = u.lexeme AND p.seq = d.seq LIMIT 1) AS p))
+)
+SELECT count(*), coalesce(sum(doclen), 0) FROM d`
+
+// indexFileSQL writes the postings of a file's chunks, just copied in,
+// and updates the collection's chunk and token counts; its parameters are
+// tenant, collection, file id, and the chunks and tokens deleted before
+// the copy.
+const indexFileSQL = `WITH f AS MATERIALIZED (
+	SELECT seq, tsv, doclen FROM chunks WHERE tenant = $1 AND collection = $2 AND file_id = $3
+), ip AS (
+	INSERT INTO postings (tenant, collection, lexeme, seq, tf, doclen)
+	SELECT $1, $2, u.lexeme, f.seq, coalesce(array_length(u.positions, 1), 1), f.doclen
+	FROM f CROSS JOIN LATERAL unnest(f.tsv) AS u
+)
+UPDATE collections SET
+	chunks = chunks - $4 + (SELECT count(*) FROM f),
+	tokens = tokens - $5 + (SELECT coalesce(sum(doclen), 0) FROM f)
+WHERE tenant = $1 AND collection = $2`
 
 // copyChunks bulk-inserts the file's chunks with COPY.
 func copyChunks(ctx context.Context, tx pgx.Tx, tenant, collection, fileID string, dim int, chunks []retrieval.Chunk) error {
@@ -127,6 +157,9 @@ func lockCollection(ctx context.Context, tx pgx.Tx, tenant, collection, fileID s
 func (s *Store) DeleteCollection(ctx context.Context, tenant, collection string) error {
 	err := s.withTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM collections WHERE tenant = $1 AND collection = $2 FOR UPDATE`, tenant, collection); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM postings WHERE tenant = $1 AND collection = $2`, tenant, collection); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM chunks WHERE tenant = $1 AND collection = $2`, tenant, collection); err != nil {
