@@ -4,6 +4,8 @@ BIN      := bin/ragway
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/ragway/ragway/cmd/ragway/cli.Version=$(VERSION)
 FUZZTIME ?= 30s
+# TAGS=nomilvus leaves the Milvus client out: about 30 MB less resident memory.
+TAGS     ?=
 
 .PHONY: help build run test test-short fuzz bench lint tidy-check clean services-up services-down
 
@@ -14,13 +16,15 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## Build bin/ragway
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ragway
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ragway
 
 run: build ## Build and start the gateway with the embedded defaults (127.0.0.1:8080, ./data)
 	./$(BIN) serve
 
 test: services-up ## Start Redis and PostgreSQL, vet, run every test with the race detector, and each benchmark once
 	$(GO) vet ./...
+	$(GO) vet -tags nomilvus ./retrieval/stores/ ./cmd/...
+	$(GO) test -tags nomilvus -count=1 -run TestNoMilvusBuild ./retrieval/stores/
 	$(SERVICES_ENV) $(GO) test -race -count=1 -timeout 20m ./...
 	$(SERVICES_ENV) $(GO) test -run '^$$' -bench . -benchtime 1x -count=1 -timeout 10m ./...
 
