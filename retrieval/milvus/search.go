@@ -94,33 +94,10 @@ func (s *Store) retryUnloaded(ctx context.Context, name string, fn func() error)
 }
 
 func checkQuery(q retrieval.Query) (retrieval.Mode, error) {
-	if q.K < 1 || q.K > maxK {
-		return "", fmt.Errorf("%w: k must be 1..%d", retrieval.ErrInvalidQuery, maxK)
-	}
-	mode := q.Mode
-	if mode == "" {
-		mode = retrieval.ModeHybrid
-	}
-	switch mode {
-	case retrieval.ModeHybrid, retrieval.ModeVector, retrieval.ModeLexical:
-	default:
-		return "", fmt.Errorf("%w: unknown mode %q", retrieval.ErrInvalidQuery, q.Mode)
-	}
-	if mode == retrieval.ModeVector && len(q.Vector) == 0 {
-		return "", fmt.Errorf("%w: vector search needs a vector", retrieval.ErrInvalidQuery)
-	}
-	if len(q.Vector) > maxDimensions {
-		return "", fmt.Errorf("%w: vector too large", retrieval.ErrInvalidQuery)
-	}
 	if len(q.Text) > maxTextBytes {
 		return "", fmt.Errorf("%w: query text too long", retrieval.ErrInvalidQuery)
 	}
-	if q.Filter != nil {
-		if err := q.Filter.Validate(); err != nil {
-			return "", err
-		}
-	}
-	return mode, nil
+	return q.Check(maxDimensions)
 }
 
 // searcher runs one query's searches.

@@ -53,7 +53,6 @@ const DefaultLexicalWeight = 0.95
 
 // Limits.
 const (
-	maxK          = 1000
 	maxDimensions = 32768 // Milvus's largest float vector
 )
 
@@ -144,7 +143,7 @@ func (o Options) withDefaults() Options {
 	if o.HybridDepth <= 0 {
 		o.HybridDepth = 100
 	}
-	o.HybridDepth = min(o.HybridDepth, maxK)
+	o.HybridDepth = min(o.HybridDepth, retrieval.MaxK)
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 30 * time.Second
 	}

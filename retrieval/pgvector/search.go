@@ -66,32 +66,7 @@ func (s *Store) SearchEf(ctx context.Context, q retrieval.Query, ef int) ([]retr
 	return out, nil
 }
 
-func checkQuery(q retrieval.Query) (retrieval.Mode, error) {
-	if q.K < 1 || q.K > maxK {
-		return "", fmt.Errorf("%w: k must be 1..%d", retrieval.ErrInvalidQuery, maxK)
-	}
-	mode := q.Mode
-	if mode == "" {
-		mode = retrieval.ModeHybrid
-	}
-	switch mode {
-	case retrieval.ModeHybrid, retrieval.ModeVector, retrieval.ModeLexical:
-	default:
-		return "", fmt.Errorf("%w: unknown mode %q", retrieval.ErrInvalidQuery, q.Mode)
-	}
-	if mode == retrieval.ModeVector && len(q.Vector) == 0 {
-		return "", fmt.Errorf("%w: vector search needs a vector", retrieval.ErrInvalidQuery)
-	}
-	if len(q.Vector) > maxDimensions {
-		return "", fmt.Errorf("%w: vector too large", retrieval.ErrInvalidQuery)
-	}
-	if q.Filter != nil {
-		if err := q.Filter.Validate(); err != nil {
-			return "", err
-		}
-	}
-	return mode, nil
-}
+func checkQuery(q retrieval.Query) (retrieval.Mode, error) { return q.Check(maxDimensions) }
 
 func (s *Store) hybrid(ctx context.Context, tx pgx.Tx, q retrieval.Query, dim, ef int) ([]retrieval.Result, error) {
 	depth := max(q.K, s.opts.HybridDepth)

@@ -32,7 +32,6 @@ const DefaultLexicalWeight = 0.95
 
 // Limits.
 const (
-	maxK          = 1000
 	maxDimensions = 2000 // the largest vector an HNSW index takes
 	maxEfSearch   = 1000 // pgvector's bound on hnsw.ef_search
 )
