@@ -140,6 +140,15 @@ func TestStatusHeaders(t *testing.T) {
 	Status{HasRequests: true, LimitRequests: 60, RemainingRequests: 59, ResetRequests: 6*time.Minute + 1500*time.Microsecond}.SetHeaders(h)
 	require.Equal(t, "6m0.002s", h.Get("x-ratelimit-reset-requests"))
 	require.Empty(t, h.Get("x-ratelimit-limit-tokens"))
+	require.Len(t, h, 3)
+	Status{HasRequests: true, LimitRequests: 60, RemainingRequests: 58, HasTokens: true, LimitTokens: 1000, RemainingTokens: 900, ResetTokens: 120 * time.Millisecond}.SetHeaders(h)
+	require.Equal(t, http.Header{
+		"X-Ratelimit-Limit-Requests": {"60"}, "X-Ratelimit-Remaining-Requests": {"58"}, "X-Ratelimit-Reset-Requests": {"0s"},
+		"X-Ratelimit-Limit-Tokens": {"1000"}, "X-Ratelimit-Remaining-Tokens": {"900"}, "X-Ratelimit-Reset-Tokens": {"120ms"},
+	}, h)
+	// Appending to one value never spills into another.
+	h["X-Ratelimit-Limit-Requests"] = append(h["X-Ratelimit-Limit-Requests"], "extra")
+	require.Equal(t, []string{"58"}, h["X-Ratelimit-Remaining-Requests"])
 	require.Equal(t, "0s", FormatReset(-time.Second))
 }
 

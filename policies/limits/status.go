@@ -24,16 +24,32 @@ type Status struct {
 
 // SetHeaders writes the x-ratelimit-* headers that apply.
 func (s Status) SetHeaders(h http.Header) {
+	// The keys are written in canonical form, as h.Set would store them,
+	// without canonicalising them on every response; the six values share
+	// one backing array.
+	var vals [6]string
 	if s.HasRequests {
-		h.Set("x-ratelimit-limit-requests", strconv.FormatInt(s.LimitRequests, 10))
-		h.Set("x-ratelimit-remaining-requests", strconv.FormatInt(s.RemainingRequests, 10))
-		h.Set("x-ratelimit-reset-requests", FormatReset(s.ResetRequests))
+		vals[0] = strconv.FormatInt(s.LimitRequests, 10)
+		vals[1] = strconv.FormatInt(s.RemainingRequests, 10)
+		vals[2] = FormatReset(s.ResetRequests)
 	}
 	if s.HasTokens {
-		h.Set("x-ratelimit-limit-tokens", strconv.FormatInt(s.LimitTokens, 10))
-		h.Set("x-ratelimit-remaining-tokens", strconv.FormatInt(s.RemainingTokens, 10))
-		h.Set("x-ratelimit-reset-tokens", FormatReset(s.ResetTokens))
+		vals[3] = strconv.FormatInt(s.LimitTokens, 10)
+		vals[4] = strconv.FormatInt(s.RemainingTokens, 10)
+		vals[5] = FormatReset(s.ResetTokens)
 	}
+	shared := vals[:]
+	for i, k := range headerKeys {
+		if (i < 3 && s.HasRequests) || (i >= 3 && s.HasTokens) {
+			h[k] = shared[i : i+1 : i+1]
+		}
+	}
+}
+
+// headerKeys are OpenAI's rate limit headers in canonical form.
+var headerKeys = [6]string{
+	"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests",
+	"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens",
 }
 
 // FormatReset formats a reset duration as OpenAI does ("1s", "6m0s",
