@@ -4,7 +4,7 @@ import (
 	"math"
 	"sync"
 
-	"github.com/ragway/ragway/embed/lexical"
+	"github.com/ragway/ragway/retrieval/analysis"
 )
 
 // BM25 defaults: Lucene's. On the SciFact train judgements k1 in
@@ -38,15 +38,8 @@ func newInvertedIndex(k1, b float64) *invertedIndex {
 	return &invertedIndex{k1: k1, b: b, postings: map[string][]posting{}, df: map[string]int{}}
 }
 
-// terms is the analysis shared by documents and queries: the lexical
-// embedder's words and stopwords, stemmed.
-func terms(text string) []string {
-	ts := lexical.Terms(text)
-	for i, t := range ts {
-		ts[i] = stem(t)
-	}
-	return ts
-}
+// terms is the analysis shared by documents and queries.
+func terms(text string) []string { return analysis.Terms(text) }
 
 // counts returns each distinct term of ts with its frequency.
 func counts(ts []string) map[string]uint32 {

@@ -32,6 +32,9 @@ type WeaviateConfig struct {
 	Alpha          *float64      `yaml:"alpha"`
 	MaxConcurrency int           `yaml:"max_concurrency"`
 	AcquireTimeout time.Duration `yaml:"acquire_timeout"`
+	// SchemaCacheTTL bounds how long a class definition changed by another
+	// process may go unseen (default 5s; negative: read it on every call).
+	SchemaCacheTTL time.Duration `yaml:"schema_cache_ttl"`
 }
 
 func (w WeaviateConfig) validate() []error {
@@ -64,6 +67,7 @@ func openWeaviate(ctx context.Context, w WeaviateConfig) (Store, error) {
 		URL: w.URL, GRPCAddress: w.GRPC, APIKey: w.APIKey, ClassPrefix: w.ClassPrefix,
 		Timeout: w.Timeout, BatchSize: w.BatchSize, Ef: w.Ef, EfConstruction: w.EfConstruction,
 		MaxConnections: w.MaxConnections, MaxConcurrency: w.MaxConcurrency, AcquireTimeout: w.AcquireTimeout,
+		SchemaCacheTTL: w.SchemaCacheTTL,
 	}
 	if w.Alpha != nil {
 		opts.Alpha = *w.Alpha

@@ -167,41 +167,61 @@ func TestRequestShape(t *testing.T) {
 	s := &Store{opts: Options{Alpha: 0.25}}
 	vec := []float32{1, -2.5}
 	wantVectors := []*pb.Vectors{{VectorBytes: vectorBytes(vec), Type: pb.Vectors_VECTOR_TYPE_SINGLE_FP32}}
+	analysed := &class{name: "Cls", meta: classMeta{Analysis: analysisVersion}, props: map[string]string{propText: "text", propTerms: "text"}}
+	old := &class{name: "Cls", props: map[string]string{propText: "text"}}
 	tests := []struct {
 		name   string
+		c      *class
 		q      retrieval.Query
 		mode   retrieval.Mode
 		check  func(t *testing.T, req *pb.SearchRequest)
 		isNone bool
 	}{
-		{"vector", retrieval.Query{K: 3, Vector: vec, Text: "x"}, retrieval.ModeVector, func(t *testing.T, req *pb.SearchRequest) {
+		{"vector", analysed, retrieval.Query{K: 3, Vector: vec, Text: "x"}, retrieval.ModeVector, func(t *testing.T, req *pb.SearchRequest) {
 			require.Nil(t, req.GetHybridSearch())
 			require.Nil(t, req.GetBm25Search())
 			requireVectors(t, wantVectors, req.GetNearVector().GetVectors())
 		}, false},
-		{"hybrid", retrieval.Query{K: 3, Vector: vec, Text: "x"}, retrieval.ModeHybrid, func(t *testing.T, req *pb.SearchRequest) {
+		{"hybrid", analysed, retrieval.Query{K: 3, Vector: vec, Text: "The Running CATS"}, retrieval.ModeHybrid, func(t *testing.T, req *pb.SearchRequest) {
 			require.Nil(t, req.GetNearVector())
 			h := req.GetHybridSearch()
-			require.Equal(t, "x", h.GetQuery())
-			require.Equal(t, []string{propText}, h.GetProperties())
+			require.Equal(t, "run cat", h.GetQuery())
+			require.Equal(t, []string{propTerms}, h.GetProperties())
 			require.InDelta(t, 0.25, h.GetAlpha(), 0)
 			require.Equal(t, pb.Hybrid_FUSION_TYPE_RELATIVE_SCORE, h.GetFusionType())
 			requireVectors(t, wantVectors, h.GetVectors())
 		}, false},
-		{"hybrid without text", retrieval.Query{K: 3, Vector: vec}, retrieval.ModeHybrid, func(t *testing.T, req *pb.SearchRequest) {
+		{"hybrid without text", analysed, retrieval.Query{K: 3, Vector: vec}, retrieval.ModeHybrid, func(t *testing.T, req *pb.SearchRequest) {
 			require.Nil(t, req.GetHybridSearch())
 			requireVectors(t, wantVectors, req.GetNearVector().GetVectors())
 		}, false},
-		{"lexical", retrieval.Query{K: 3, Vector: vec, Text: "x"}, retrieval.ModeLexical, func(t *testing.T, req *pb.SearchRequest) {
+		{"hybrid with only stopwords", analysed, retrieval.Query{K: 3, Vector: vec, Text: "the of"}, retrieval.ModeHybrid, func(t *testing.T, req *pb.SearchRequest) {
+			require.Nil(t, req.GetHybridSearch())
+			requireVectors(t, wantVectors, req.GetNearVector().GetVectors())
+		}, false},
+		{"lexical", analysed, retrieval.Query{K: 3, Vector: vec, Text: "Studies, studied"}, retrieval.ModeLexical, func(t *testing.T, req *pb.SearchRequest) {
 			require.Nil(t, req.GetNearVector())
 			require.Nil(t, req.GetHybridSearch())
-			require.Equal(t, "x", req.GetBm25Search().GetQuery())
+			require.Equal(t, "studi studi", req.GetBm25Search().GetQuery())
+			require.Equal(t, []string{propTerms}, req.GetBm25Search().GetProperties())
 		}, false},
-		{"lexical without text", retrieval.Query{K: 3, Vector: vec}, retrieval.ModeLexical, nil, true},
+		{"lexical without text", analysed, retrieval.Query{K: 3, Vector: vec}, retrieval.ModeLexical, nil, true},
+		{"lexical with only stopwords", analysed, retrieval.Query{K: 3, Text: "The of"}, retrieval.ModeLexical, nil, true},
+		{"lexical on a class made before terms", old, retrieval.Query{K: 3, Text: "The Studies"}, retrieval.ModeLexical, func(t *testing.T, req *pb.SearchRequest) {
+			require.Equal(t, "The Studies", req.GetBm25Search().GetQuery())
+			require.Equal(t, []string{propText}, req.GetBm25Search().GetProperties())
+		}, false},
+		{"hybrid on a class made before terms", old, retrieval.Query{K: 3, Vector: vec, Text: "The Studies"}, retrieval.ModeHybrid, func(t *testing.T, req *pb.SearchRequest) {
+			require.Equal(t, "The Studies", req.GetHybridSearch().GetQuery())
+			require.Equal(t, []string{propText}, req.GetHybridSearch().GetProperties())
+		}, false},
+		{"terms added to an old class are not read", &class{name: "Cls", props: analysed.props}, retrieval.Query{K: 3, Text: "Studies"}, retrieval.ModeLexical, func(t *testing.T, req *pb.SearchRequest) {
+			require.Equal(t, []string{propText}, req.GetBm25Search().GetProperties())
+		}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req := s.request("Cls", tc.q, tc.mode, nil)
+			req := s.request(tc.c, tc.q, tc.mode, nil)
 			if tc.isNone {
 				require.Nil(t, req)
 				return
@@ -225,7 +245,7 @@ func requireVectors(t *testing.T, want, got []*pb.Vectors) {
 }
 
 func TestToObject(t *testing.T) {
-	ch := retrieval.Chunk{ID: "c", FileID: "f", Index: 2, Text: "t", Vector: []float32{0.5, 1},
+	ch := retrieval.Chunk{ID: "c", FileID: "f", Index: 2, Text: "The Running  CATS, of studies!", Vector: []float32{0.5, 1},
 		Attributes: map[string]any{"s": " a ", "n": 3.0, "b": false}}
 	o, err := toObject("Cls", "f", ch)
 	require.NoError(t, err)
@@ -236,6 +256,8 @@ func TestToObject(t *testing.T) {
 	require.InDelta(t, 3.0, got[attrProp(kindNumber, "n")], 0)
 	require.Equal(t, false, got[attrProp(kindBool, "b")])
 	require.Equal(t, encodeText("f"), got[propFileKey])
+	require.Equal(t, ch.Text, got[propText], "text is stored as given")
+	require.Equal(t, "run cat studi", got[propTerms], "terms are analysed")
 	var attrs map[string]any
 	require.NoError(t, json.Unmarshal([]byte(got[propAttrs].(string)), &attrs))
 	require.Equal(t, ch.Attributes, attrs)

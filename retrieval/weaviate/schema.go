@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ragway/ragway/retrieval"
 )
@@ -20,6 +21,7 @@ const (
 	propFilename = "filename"
 	propIndex    = "idx"
 	propText     = "text"
+	propTerms    = "terms"
 	propTitle    = "title"
 	propHeading  = "heading"
 	propPage     = "page"
@@ -79,11 +81,19 @@ func decodeText(s string) (string, error) {
 	return string(b), err
 }
 
+// analysisVersion marks a class whose every object holds the terms
+// property, analysis.Terms of its text joined by spaces. Classes made
+// before it have none (and search the text property, word-tokenized);
+// a change to analysis.Terms that alters terms needs a new version.
+const analysisVersion = 1
+
 // classMeta is what the class description records.
 type classMeta struct {
 	Tenant     string `json:"tenant"`
 	Collection string `json:"collection"`
 	Dim        int    `json:"dim"`
+	// Analysis is analysisVersion when every object has its terms.
+	Analysis int `json:"analysis,omitempty"`
 }
 
 // class is a class as the store reads it back.
@@ -91,6 +101,11 @@ type class struct {
 	name  string
 	meta  classMeta
 	props map[string]string // name -> data type
+}
+
+// analysed reports whether lexical search reads the terms property.
+func (c *class) analysed() bool {
+	return c.meta.Analysis == analysisVersion && c.props[propTerms] == "text"
 }
 
 func parseClass(c *restClass) (*class, error) {
@@ -107,19 +122,27 @@ func parseClass(c *restClass) (*class, error) {
 	return out, nil
 }
 
-// getClass reads a class; nil when it does not exist.
+// getClass reads a class from the server, and caches it for searches;
+// nil when it does not exist.
 func (s *Store) getClass(ctx context.Context, name string) (*class, error) {
-	c, err := s.restGetClass(ctx, name)
+	gen, at := s.classes.generation(), time.Now()
+	rc, err := s.restGetClass(ctx, name)
 	if statusCode(err) == http.StatusNotFound {
+		s.classes.put(name, nil, gen, at)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, wrap(err)
 	}
-	if c == nil {
+	if rc == nil {
 		return nil, nil
 	}
-	return parseClass(c)
+	c, err := parseClass(rc)
+	if err != nil {
+		return nil, err
+	}
+	s.classes.put(name, c, gen, at)
+	return c, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -129,13 +152,20 @@ func textProp(name string, filterable, searchable bool, tokenization string) *re
 		IndexFilterable: ptr(filterable), IndexSearchable: ptr(searchable), IndexRangeFilters: ptr(false)}
 }
 
+// termsProp is the property BM25 searches: analysed terms, space-separated.
+func termsProp() *restProp { return textProp(propTerms, false, true, "whitespace") }
+
 func scalarProp(name, typ string, filterable bool) *restProp {
 	return &restProp{Name: name, DataType: []string{typ},
 		IndexFilterable: ptr(filterable), IndexSearchable: ptr(false), IndexRangeFilters: ptr(false)}
 }
 
-// newClass is the definition of a collection's class.
+// newClass is the definition of a collection's class. BM25 reads only the
+// terms property, which holds the text already analysed: split on
+// whitespace, it gives analysis.Terms back, so Weaviate must neither
+// lowercase nor drop stopwords (the analysis has done both).
 func (s *Store) newClass(name string, meta classMeta) *restClass {
+	meta.Analysis = analysisVersion
 	desc, _ := json.Marshal(meta)
 	return &restClass{
 		Class:           name,
@@ -150,7 +180,7 @@ func (s *Store) newClass(name string, meta classMeta) *restClass {
 		},
 		InvertedIndexConfig: map[string]any{
 			"bm25":      map[string]any{"k1": 1.2, "b": 0.75},
-			"stopwords": map[string]any{"preset": "en"},
+			"stopwords": map[string]any{"preset": "none"},
 		},
 		Properties: []*restProp{
 			textProp(propChunkID, false, false, "field"),
@@ -158,7 +188,8 @@ func (s *Store) newClass(name string, meta classMeta) *restClass {
 			textProp(propFileKey, true, false, "field"),
 			textProp(propFilename, false, false, "field"),
 			scalarProp(propIndex, "int", true),
-			textProp(propText, false, true, "word"),
+			textProp(propText, false, false, "word"),
+			termsProp(),
 			textProp(propTitle, false, false, "field"),
 			textProp(propHeading, false, false, "field"),
 			scalarProp(propPage, "int", false),
@@ -175,6 +206,7 @@ func (s *Store) ensureClass(ctx context.Context, name string, meta classMeta) (*
 		return c, err
 	}
 	err = s.do(ctx, http.MethodPost, "/v1/schema", s.newClass(name, meta), nil)
+	s.classes.invalidate(name)
 	if err != nil && statusCode(err) != http.StatusUnprocessableEntity {
 		return nil, wrap(err)
 	}
@@ -207,33 +239,49 @@ func attrKinds(chunks []retrieval.Chunk) (map[string]string, error) {
 	return need, nil
 }
 
-// ensureProps adds the typed attribute properties c lacks.
+// ensureProps adds the typed attribute properties c lacks, and the terms
+// property to a class made before it existed, so new writes carry terms
+// (its older objects lack them, so such a class still searches the text
+// property until it is re-indexed).
 func (s *Store) ensureProps(ctx context.Context, c *class, need map[string]string) error {
+	if _, ok := c.props[propTerms]; !ok {
+		if err := s.addProp(ctx, c, termsProp()); err != nil {
+			return err
+		}
+	}
 	for name, typ := range need {
 		if _, ok := c.props[name]; ok {
 			continue
 		}
-		var p *restProp
+		p := scalarProp(name, typ, true)
 		if typ == "text" {
 			p = textProp(name, true, false, "field")
-		} else {
-			p = scalarProp(name, typ, true)
 		}
-		err := s.do(ctx, http.MethodPost, classPath(c.name)+"/properties", p, nil)
-		if err != nil && statusCode(err) != http.StatusUnprocessableEntity {
+		if err := s.addProp(ctx, c, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addProp adds property p to c, on the server and in c.
+func (s *Store) addProp(ctx context.Context, c *class, p *restProp) error {
+	err := s.do(ctx, http.MethodPost, classPath(c.name)+"/properties", p, nil)
+	s.classes.invalidate(c.name)
+	if err != nil && statusCode(err) != http.StatusUnprocessableEntity {
+		return wrap(err)
+	}
+	typ := p.DataType[0]
+	if err != nil {
+		// Perhaps added concurrently: check it is there now.
+		fresh, gerr := s.getClass(ctx, c.name)
+		if gerr != nil {
+			return gerr
+		}
+		if fresh == nil || fresh.props[p.Name] != typ {
 			return wrap(err)
 		}
-		if err != nil {
-			// Perhaps added concurrently: check it is there now.
-			fresh, gerr := s.getClass(ctx, c.name)
-			if gerr != nil {
-				return gerr
-			}
-			if fresh == nil || fresh.props[name] != typ {
-				return wrap(err)
-			}
-		}
-		c.props[name] = typ
 	}
+	c.props[p.Name] = typ
 	return nil
 }

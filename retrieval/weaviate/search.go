@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/ragway/ragway/retrieval"
+	"github.com/ragway/ragway/retrieval/analysis"
 )
 
 // Search implements retrieval.Store: nearVector for vector search (score
@@ -32,28 +36,62 @@ func (s *Store) Search(ctx context.Context, q retrieval.Query) ([]retrieval.Resu
 	return out, nil
 }
 
+// search runs the search against the class definition cached for
+// searches; when that definition may be stale and explain the outcome (no
+// such property, another vector size, a refused request) it reads the
+// class again and searches once more.
 func (s *Store) search(ctx context.Context, q retrieval.Query, mode retrieval.Mode) ([]retrieval.Result, error) {
+	name := className(s.opts.ClassPrefix, q.Tenant, q.Collection)
+	out, retry, err := s.searchClassOnce(ctx, name, q, mode, false)
+	if retry {
+		out, _, err = s.searchClassOnce(ctx, name, q, mode, true)
+	}
+	return out, err
+}
+
+// searchClassOnce searches with the cached class definition, or one read
+// afresh when reload; retry reports an outcome a stale cached definition
+// may explain.
+func (s *Store) searchClassOnce(ctx context.Context, name string, q retrieval.Query, mode retrieval.Mode, reload bool) (_ []retrieval.Result, retry bool, _ error) {
 	out := []retrieval.Result{}
-	c, err := s.getClass(ctx, className(s.opts.ClassPrefix, q.Tenant, q.Collection))
+	c, cached, err := s.searchClass(ctx, name, reload)
 	if err != nil || c == nil {
-		return out, err
+		return out, false, err
 	}
 	if len(q.Vector) > 0 && len(q.Vector) != c.meta.Dim {
-		return nil, fmt.Errorf("%w: query vector has %d values, collection has %d", retrieval.ErrInvalidQuery, len(q.Vector), c.meta.Dim)
+		return nil, cached, fmt.Errorf("%w: query vector has %d values, collection has %d", retrieval.ErrInvalidQuery, len(q.Vector), c.meta.Dim)
 	}
 	filter, none, err := translate(q.Filter, c.props)
 	if err != nil || none {
-		return out, err
+		return out, cached && none, err
 	}
-	req := s.request(c.name, q, mode, filter)
+	req := s.request(c, q, mode, filter)
 	if req == nil {
-		return out, nil
+		return out, false, nil
 	}
 	reply, err := s.rpc.Search(ctx, req)
 	if err != nil {
-		return nil, wrap(err)
+		return nil, cached && schemaMayExplain(err), wrap(err)
 	}
-	vector := req.NearVector != nil
+	out, err = toResults(reply, q, req.NearVector != nil)
+	return out, false, err
+}
+
+// schemaMayExplain reports whether a search error may come from a class
+// changed by another process: anything but transport, load and
+// credential failures.
+func schemaMayExplain(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted,
+		codes.Unauthenticated, codes.PermissionDenied:
+		return false
+	}
+	return true
+}
+
+// toResults maps a search reply to results, best first.
+func toResults(reply *pb.SearchReply, q retrieval.Query, vector bool) ([]retrieval.Result, error) {
+	out := make([]retrieval.Result, 0, len(reply.GetResults()))
 	for _, r := range reply.GetResults() {
 		res, err := toResult(r, vector)
 		if err != nil {
@@ -76,10 +114,16 @@ func (s *Store) search(ctx context.Context, q retrieval.Query, mode retrieval.Mo
 }
 
 // request builds the search; nil when it can match nothing (lexical
-// search without text).
-func (s *Store) request(name string, q retrieval.Query, mode retrieval.Mode, filter *pb.Filters) *pb.SearchRequest {
+// search without terms). BM25, alone or as hybrid's keyword half, reads
+// the analysed terms with the query analysed alike; a class made before
+// the terms property searches its text, tokenized by Weaviate.
+func (s *Store) request(c *class, q retrieval.Query, mode retrieval.Mode, filter *pb.Filters) *pb.SearchRequest {
+	prop, text := propText, q.Text
+	if c.analysed() {
+		prop, text = propTerms, strings.Join(analysis.Terms(q.Text), " ")
+	}
 	req := &pb.SearchRequest{
-		Collection:  name,
+		Collection:  c.name,
 		Limit:       uint32(q.K),
 		Filters:     filter,
 		Metadata:    &pb.MetadataRequest{Uuid: true, Score: true, Distance: true},
@@ -88,15 +132,15 @@ func (s *Store) request(name string, q retrieval.Query, mode retrieval.Mode, fil
 	}
 	switch {
 	case mode == retrieval.ModeLexical || len(q.Vector) == 0:
-		if q.Text == "" {
+		if text == "" {
 			return nil
 		}
-		req.Bm25Search = &pb.BM25{Query: q.Text, Properties: []string{propText}}
-	case mode == retrieval.ModeVector || q.Text == "":
+		req.Bm25Search = &pb.BM25{Query: text, Properties: []string{prop}}
+	case mode == retrieval.ModeVector || text == "":
 		req.NearVector = &pb.NearVector{Vectors: queryVectors(q.Vector)}
 	default:
 		req.HybridSearch = &pb.Hybrid{
-			Query: q.Text, Properties: []string{propText},
+			Query: text, Properties: []string{prop},
 			Vectors:    queryVectors(q.Vector),
 			Alpha:      float32(s.opts.Alpha),
 			FusionType: pb.Hybrid_FUSION_TYPE_RELATIVE_SCORE,
@@ -126,29 +170,4 @@ func toResult(r *pb.SearchResult, vector bool) (retrieval.Result, error) {
 	return retrieval.Result{Chunk: ch, Score: score}, nil
 }
 
-func checkQuery(q retrieval.Query) (retrieval.Mode, error) {
-	if q.K < 1 || q.K > maxK {
-		return "", fmt.Errorf("%w: k must be 1..%d", retrieval.ErrInvalidQuery, maxK)
-	}
-	mode := q.Mode
-	if mode == "" {
-		mode = retrieval.ModeHybrid
-	}
-	switch mode {
-	case retrieval.ModeHybrid, retrieval.ModeVector, retrieval.ModeLexical:
-	default:
-		return "", fmt.Errorf("%w: unknown mode %q", retrieval.ErrInvalidQuery, q.Mode)
-	}
-	if mode == retrieval.ModeVector && len(q.Vector) == 0 {
-		return "", fmt.Errorf("%w: vector search needs a vector", retrieval.ErrInvalidQuery)
-	}
-	if len(q.Vector) > maxDimensions {
-		return "", fmt.Errorf("%w: vector too large", retrieval.ErrInvalidQuery)
-	}
-	if q.Filter != nil {
-		if err := q.Filter.Validate(); err != nil {
-			return "", err
-		}
-	}
-	return mode, nil
-}
+func checkQuery(q retrieval.Query) (retrieval.Mode, error) { return q.Check(maxDimensions) }

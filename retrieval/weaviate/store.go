@@ -14,17 +14,32 @@
 //
 // A chunk is one object whose UUID derives from its file id and chunk id,
 // so writing the same chunk again overwrites it. Its fields are properties:
-// text (BM25, word tokenization), file_key (the file id hex-encoded behind
-// an "x", filterable, so whitespace trimming of Weaviate's field
-// tokenization cannot merge two ids), and the rest stored unindexed. The
-// attributes are kept twice: exactly, as JSON in the unindexed property
-// attrs, and typed for filtering, one property per key and kind named
+// text (stored, returned, unindexed), terms (the text analysed by
+// analysis.Terms, as the embedded store analyses it, joined by spaces;
+// whitespace tokenization, the class's stopwords preset "none", BM25 k1
+// 1.2 and b 0.75), file_key (the file id hex-encoded behind an "x",
+// filterable, so whitespace trimming of Weaviate's field tokenization
+// cannot merge two ids), and the rest stored unindexed. BM25, alone and as
+// the keyword half of hybrid search, reads terms with the query analysed
+// alike. The attributes are kept twice: exactly, as JSON in the unindexed
+// property attrs, and typed for filtering, one property per key and kind named
 // as_/an_/ab_ (string, number, boolean) followed by 24 hex digits of the
 // key's SHA-256. Strings are stored hex-encoded behind an "x", which keeps
 // their byte order, so eq, ne, gt, gte, lt and lte compare like Go strings.
 // A filter on a key the class has never seen matches nothing; ne is sent
 // as lt-or-gt so a chunk without the key never matches it, as
 // retrieval.Filter.Match says.
+//
+// Classes made before the terms property keep searching their text
+// (Weaviate's word tokenization and English stopwords, no stemming), so
+// their chunks stay found; the first write adds the property, and new
+// chunks carry terms. Store.Reindex fills the terms of the older chunks and
+// switches the class over; deleting the collection and writing it again
+// (re-ingesting, or `ragway collections migrate --fresh` from another
+// store) does the same.
+//
+// Searches read the class definition (vector size, attribute properties)
+// from a cache (Options.SchemaCacheTTL), not from the server each time.
 //
 // # Consistency
 //
@@ -82,7 +97,6 @@ const DefaultAlpha = 0.05
 
 // Limits.
 const (
-	maxK          = 1000
 	maxDimensions = 65535 // Weaviate's largest vector
 	grpcMaxMsg    = 64 << 20
 	pageSize      = 1000 // objects per read page and per delete
@@ -118,6 +132,12 @@ type Options struct {
 	// fails with retrieval.ErrUnavailable.
 	MaxConcurrency int
 	AcquireTimeout time.Duration
+	// SchemaCacheTTL is how long a search trusts a class definition it
+	// read, rather than asking the server again; default 5s, negative: ask
+	// every time. This process's schema changes are seen at once; those of
+	// other processes (a collection dropped or given new attribute keys)
+	// once the TTL has passed.
+	SchemaCacheTTL time.Duration
 }
 
 var prefixRE = regexp.MustCompile(`^[A-Z][0-9A-Za-z]{0,63}$`)
@@ -157,19 +177,26 @@ func (o Options) withDefaults() (Options, error) {
 	if o.AcquireTimeout <= 0 {
 		o.AcquireTimeout = 5 * time.Second
 	}
+	switch {
+	case o.SchemaCacheTTL == 0:
+		o.SchemaCacheTTL = 5 * time.Second
+	case o.SchemaCacheTTL < 0:
+		o.SchemaCacheTTL = 0
+	}
 	return o, nil
 }
 
 // Store is the Weaviate store. It is safe for concurrent use.
 type Store struct {
-	opts   Options
-	base   string // REST base URL, no trailing slash
-	http   *http.Client
-	conn   *grpc.ClientConn
-	rpc    pb.WeaviateClient
-	auth   string // "Bearer <key>" or ""
-	slots  chan struct{}
-	fileMu [64]sync.Mutex // serialises replaces of one file in this process
+	opts    Options
+	base    string // REST base URL, no trailing slash
+	http    *http.Client
+	conn    *grpc.ClientConn
+	rpc     pb.WeaviateClient
+	auth    string // "Bearer <key>" or ""
+	slots   chan struct{}
+	fileMu  [64]sync.Mutex // serialises replaces of one file in this process
+	classes *classCache
 }
 
 // Open connects to the server and checks that it answers.
@@ -198,7 +225,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open weaviate: bad grpc address: %w", err)
 	}
 	s := &Store{opts: opts, base: u.Scheme + "://" + u.Host, http: &http.Client{Timeout: opts.Timeout}, conn: conn, rpc: pb.NewWeaviateClient(conn), auth: auth,
-		slots: make(chan struct{}, opts.MaxConcurrency)}
+		slots: make(chan struct{}, opts.MaxConcurrency), classes: newClassCache(opts.SchemaCacheTTL)}
 	if err := s.ping(ctx); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("open weaviate: %w", err)

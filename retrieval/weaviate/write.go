@@ -10,12 +10,14 @@ import (
 	"hash/fnv"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 
 	pb "github.com/weaviate/weaviate/grpc/generated/protocol/v1"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/ragway/ragway/retrieval"
+	"github.com/ragway/ragway/retrieval/analysis"
 )
 
 // objectID is a chunk's UUID: a name-based (version 5 layout) UUID over
@@ -182,6 +184,7 @@ func toObject(name, fileID string, ch retrieval.Chunk) (*pb.BatchObject, error) 
 		propFilename: ch.Filename,
 		propIndex:    ch.Index,
 		propText:     ch.Text,
+		propTerms:    strings.Join(analysis.Terms(ch.Text), " "),
 		propTitle:    ch.Title,
 		propHeading:  ch.Heading,
 		propPage:     ch.Page,
@@ -274,6 +277,7 @@ func (s *Store) DeleteCollection(ctx context.Context, tenant, collection string)
 
 func (s *Store) dropClass(ctx context.Context, name string) error {
 	err := s.do(ctx, http.MethodDelete, classPath(name), nil, nil)
+	s.classes.invalidate(name)
 	if err != nil && statusCode(err) != http.StatusNotFound {
 		return wrap(err)
 	}

@@ -1,4 +1,4 @@
-package embedded
+package analysis
 
 // stem applies the Porter stemming algorithm (M. F. Porter, 1980) to a
 // lowercased term; terms with digits or non-ASCII letters, and terms of two
