@@ -23,6 +23,7 @@ const collectionsUsage = `Usage:
   ragway collections list [--store KIND] [--json] [--config FILE] [--data-dir DIR]
   ragway collections migrate --from KIND --to KIND [--tenant T] [--collection C] [--fresh]
                              [--workers N] [--quiet] [--config FILE] [--data-dir DIR]
+  ragway collections reindex --store KIND [--tenant T] [--collection C] [--config FILE]
 
 Kinds: embedded, pgvector (and the others the config sets up), each with its
 settings under ingest.retrieval in the config.
@@ -41,6 +42,10 @@ chunk counts. Then route the collection to the new store in the config:
       collections:
         - {tenant: T, collection: C, store: KIND}
 
+reindex brings a store's older collections up to its current index layout in
+place (Weaviate: the analysed terms its BM25 searches, for classes made before
+them); stores that need none say so.
+
 Pause ingestion into a collection while it is copied, or copy it again with
 --fresh before switching: writes made during a copy may be missed. An
 embedded store can be open in one process only: stop ragway serve first
@@ -57,7 +62,7 @@ func collectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "YAML config file (default: built-in defaults)")
 	dataDir := fs.String("data-dir", "", "data directory, overriding data_dir")
-	kind := fs.String("store", "", "list what this store kind holds (list)")
+	kind := fs.String("store", "", "list what this store kind holds (list); the store to reindex (reindex)")
 	asJSON := fs.Bool("json", false, "print JSON (list)")
 	from := fs.String("from", "", "source store kind (migrate)")
 	to := fs.String("to", "", "destination store kind (migrate)")
@@ -83,6 +88,14 @@ func collectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	switch sub {
 	case "list":
 		return listCollections(ctx, rc, *kind, cfg.DataDir, *asJSON, stdout)
+	case "reindex":
+		if *kind == "" {
+			return usageError{"collections reindex: --store is required"}
+		}
+		if *coll != "" && *tenant == "" {
+			return usageError{"collections reindex: --collection needs --tenant"}
+		}
+		return reindex(ctx, rc, *kind, *tenant, *coll, cfg.DataDir, stdout)
 	case "migrate":
 		switch {
 		case *from == "" || *to == "":
@@ -236,4 +249,36 @@ func (m migration) one(ctx context.Context, src, dst stores.Store, ref retrieval
 		_ = os.Remove(opts.Checkpoint)
 	}
 	return rep, err
+}
+
+// reindexer is a store whose older collections can be brought up to its
+// current index layout in place.
+type reindexer interface {
+	Reindex(ctx context.Context, tenant, collection string) error
+}
+
+func reindex(ctx context.Context, rc stores.Config, kind, tenant, coll, dataDir string, stdout io.Writer) error {
+	s, err := stores.OpenKind(ctx, rc, kind, dataDir)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	r, ok := s.(reindexer)
+	if !ok {
+		fmt.Fprintf(stdout, "the %s store needs no reindexing\n", kind)
+		return nil
+	}
+	m := migration{tenant: tenant, coll: coll}
+	refs, err := m.collections(ctx, s)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		if err := r.Reindex(ctx, ref.Tenant, ref.Collection); err != nil {
+			return fmt.Errorf("reindex %s/%s: %w", ref.Tenant, ref.Collection, err)
+		}
+		fmt.Fprintf(stdout, "%s/%s: reindexed\n", ref.Tenant, ref.Collection)
+	}
+	fmt.Fprintf(stdout, "done: %d collections\n", len(refs))
+	return nil
 }

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragway/ragway/retrieval"
 	"github.com/ragway/ragway/retrieval/embedded"
 	"github.com/ragway/ragway/retrieval/retrievaltest"
+	"github.com/ragway/ragway/retrieval/stores"
 )
 
 func TestCollectionsMigrate(t *testing.T) {
@@ -100,4 +102,49 @@ ingest:
 	out, err = run("migrate", "--from", "embedded", "--to", "pgvector", "--tenant", "acme", "--collection", "vs_a", "--quiet")
 	require.NoError(t, err, out)
 	require.Contains(t, out, "copied 12, resumed 0")
+}
+
+func TestCollectionsReindex(t *testing.T) {
+	ctx := context.Background()
+	url, grpc := retrievaltest.Weaviate(t)
+	root := t.TempDir()
+	prefix := fmt.Sprintf("Rgcli%d", time.Now().UnixNano()%1e9)
+	cfgPath := filepath.Join(root, "ragway.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`data_dir: %s
+ingest:
+  retrieval:
+    weaviate: {url: %q, grpc: %q, class_prefix: %s}
+`, filepath.Join(root, "data"), url, grpc, prefix)), 0o600))
+	run := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := Main(ctx, append(append([]string{"collections"}, args...), "--config", cfgPath), &out, &errOut, func(string) string { return "" })
+		return out.String(), err
+	}
+	_, err := run("reindex")
+	require.Equal(t, 2, ExitCode(err))
+	out, err := run("reindex", "--store", "embedded")
+	require.NoError(t, err)
+	require.Contains(t, out, "the embedded store needs no reindexing")
+
+	cfg, err := loadConfig(cfgPath, func(string) string { return "" })
+	require.NoError(t, err)
+	wv, err := stores.OpenKind(ctx, cfg.Ingest.Retrieval, stores.Weaviate, root)
+	require.NoError(t, err)
+	defer func() {
+		for _, c := range []string{"vs_a", "vs_b"} {
+			require.NoError(t, wv.DeleteCollection(ctx, "acme", c))
+		}
+		require.NoError(t, wv.Close())
+	}()
+	for _, c := range []string{"vs_a", "vs_b"} {
+		require.NoError(t, wv.ReplaceFile(ctx, "acme", c, "f", []retrieval.Chunk{retrievaltest.Chunk("f", 0, "running shoes", retrievaltest.Vec(0, 0), nil)}))
+	}
+	out, err = run("reindex", "--store", "weaviate", "--tenant", "acme")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "acme/vs_a: reindexed")
+	require.Contains(t, out, "acme/vs_b: reindexed")
+	require.Contains(t, out, "done: 2 collections")
+	// Still searchable, stemmed: "run" matches "running".
+	res := retrievaltest.Search(t, wv, retrieval.Query{Tenant: "acme", Collection: "vs_a", Text: "run", K: 3, Mode: retrieval.ModeLexical})
+	require.Len(t, res, 1)
 }
