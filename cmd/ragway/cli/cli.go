@@ -38,7 +38,7 @@ Usage:
   ragway config check FILE
   ragway ingest PATH... --collection NAME [--server URL] [--api-key KEY]
   ragway keys create|list|revoke|rotate --tenant T ...   (ragway keys lists them)
-  ragway collections list|migrate ...   vector store collections; copy them between stores
+  ragway collections list|migrate|reindex ...   vector store collections: where they live, copy them between stores
   ragway bench [flags]          gateway overhead vs direct (ragway bench -h lists the flags)
   ragway bench retrieval --data DIR   SciFact nDCG@10 and Recall@100 of the embedded store
   ragway bench vectors [--vectors N]  vector search recall@10 and queries/s
