@@ -120,8 +120,8 @@ func (f *Filter) Match(attrs map[string]any) bool {
 
 // compare orders a and b when they are of the same kind.
 func compare(a, b any) (int, bool) {
-	if fa, ok := number(a); ok {
-		fb, ok := number(b)
+	if fa, ok := Number(a); ok {
+		fb, ok := Number(b)
 		if !ok {
 			return 0, false
 		}
@@ -159,7 +159,9 @@ func compare(a, b any) (int, bool) {
 	return 0, false
 }
 
-func number(v any) (float64, bool) {
+// Number reads an attribute or filter value as a number: float64 (what
+// JSON decodes to), json.Number, or a Go integer or float32.
+func Number(v any) (float64, bool) {
 	switch n := v.(type) {
 	case float64:
 		return n, true

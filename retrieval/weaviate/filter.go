@@ -1,7 +1,6 @@
 package weaviate
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -59,7 +58,7 @@ func translate(f *retrieval.Filter, props map[string]string) (out *pb.Filters, n
 		return &pb.Filters{Operator: pb.Filters_OPERATOR_EQUAL, Target: target(prop),
 			TestValue: &pb.Filters_ValueBoolean{ValueBoolean: want}}, false, nil
 	default:
-		n, ok := toFloat(v)
+		n, ok := retrieval.Number(v)
 		if !ok {
 			return nil, false, fmt.Errorf("%w: filter value for %q must be a string, number or boolean", retrieval.ErrInvalidQuery, f.Key)
 		}
@@ -145,21 +144,4 @@ func and(fs ...*pb.Filters) *pb.Filters {
 func fileFilter(fileID string) *pb.Filters {
 	return &pb.Filters{Operator: pb.Filters_OPERATOR_EQUAL, Target: target(propFileKey),
 		TestValue: &pb.Filters_ValueText{ValueText: encodeText(fileID)}}
-}
-
-func toFloat(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case float32:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	}
-	return 0, false
 }

@@ -229,7 +229,7 @@ func attrKinds(chunks []retrieval.Chunk) (map[string]string, error) {
 			case bool:
 				need[attrProp(kindBool, k)] = "boolean"
 			default:
-				if _, ok := toFloat(v); !ok {
+				if _, ok := retrieval.Number(v); !ok {
 					return nil, fmt.Errorf("%w: chunk %d: attribute %q must be a string, number or boolean", retrieval.ErrInvalidQuery, i, k)
 				}
 				need[attrProp(kindNumber, k)] = "number"

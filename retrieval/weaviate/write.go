@@ -202,7 +202,7 @@ func toObject(name, fileID string, ch retrieval.Chunk) (*pb.BatchObject, error) 
 			case bool:
 				fields[attrProp(kindBool, k)] = x
 			default:
-				n, _ := toFloat(v)
+				n, _ := retrieval.Number(v)
 				fields[attrProp(kindNumber, k)] = n
 			}
 		}
