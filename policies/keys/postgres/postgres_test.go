@@ -1,11 +1,13 @@
 package postgres_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -40,7 +42,8 @@ func schemaDSNs(t *testing.T) func(db string) llm.Secret {
 	base := testDSN(t)
 	admin, err := pgx.Connect(t.Context(), base)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = admin.Close(t.Context()) })
+	// t.Context is cancelled before cleanups run: they use their own.
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
 	run := "keys_test_" + hex.EncodeToString(suffix)
@@ -52,7 +55,10 @@ func schemaDSNs(t *testing.T) func(db string) llm.Secret {
 			require.NoError(t, err)
 			made[schema] = true
 			t.Cleanup(func() {
-				_, _ = admin.Exec(t.Context(), `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				_, err := admin.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+				require.NoError(t, err)
 			})
 		}
 		u, err := url.Parse(base)
