@@ -159,11 +159,7 @@ func (s *Server) handleKeyGet(c *gin.Context) {
 		return
 	}
 	rec, err := s.keySvc.Get(c.Request.Context(), tenant, c.Param("id"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, rec)
+	s.reply(c, rec, err)
 }
 
 func (s *Server) handleKeyRevoke(c *gin.Context) {

@@ -54,11 +54,7 @@ func (s *Server) handleFileUpload(c *gin.Context) {
 	}
 	defer f.Close()
 	file, err := s.ingest.svc.Upload(r.Context(), tenantOf(c), fh.Filename, purpose, f)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, file)
+	s.reply(c, file, err)
 }
 
 func formFile(form *multipart.Form) (*multipart.FileHeader, error) {
@@ -77,21 +73,13 @@ func (s *Server) handleFileList(c *gin.Context) {
 		return
 	}
 	page, err := s.ingest.svc.ListFiles(c.Request.Context(), tenantOf(c), p)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, page)
+	s.reply(c, page, err)
 }
 
 // handleFileGet serves GET /v1/files/{id}.
 func (s *Server) handleFileGet(c *gin.Context) {
 	f, err := s.ingest.svc.GetFile(c.Request.Context(), tenantOf(c), c.Param("id"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, f)
+	s.reply(c, f, err)
 }
 
 // handleFileContent serves GET /v1/files/{id}/content.
@@ -113,9 +101,5 @@ func (s *Server) handleFileContent(c *gin.Context) {
 // handleFileDelete serves DELETE /v1/files/{id}.
 func (s *Server) handleFileDelete(c *gin.Context) {
 	d, err := s.ingest.svc.DeleteFile(c.Request.Context(), tenantOf(c), c.Param("id"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, d)
+	s.reply(c, d, err)
 }

@@ -52,6 +52,15 @@ func (s *Server) handleModel(c *gin.Context) {
 	s.fail(c, modelNotFound(id))
 }
 
+// reply answers 200 with v, or the OpenAI error for err.
+func (s *Server) reply(c *gin.Context, v any, err error) {
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.writeJSON(c, http.StatusOK, v)
+}
+
 func (s *Server) writeJSON(c *gin.Context, status int, v any) {
 	body, err := jsonMarshal(v)
 	if err != nil {

@@ -103,11 +103,7 @@ func (s *Server) handleStoreList(c *gin.Context) {
 		return
 	}
 	page, err := s.visibleStores(c, p)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, page)
+	s.reply(c, page, err)
 }
 
 // maxListScans bounds the catalogue pages read to fill one page of stores
@@ -210,11 +206,7 @@ func (s *Server) handleStoreUpdate(c *gin.Context) {
 		return
 	}
 	out, err := s.ingest.svc.UpdateStore(c.Request.Context(), tenantOf(c), vs.ID, req)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, out)
+	s.reply(c, out, err)
 }
 
 // handleStoreDelete serves DELETE /v1/vector_stores/{id}.
@@ -224,11 +216,7 @@ func (s *Server) handleStoreDelete(c *gin.Context) {
 		return
 	}
 	d, err := s.ingest.svc.DeleteStore(c.Request.Context(), tenantOf(c), vs.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, d)
+	s.reply(c, d, err)
 }
 
 type addFileBody struct {
@@ -252,11 +240,7 @@ func (s *Server) handleStoreFileAdd(c *gin.Context) {
 		return
 	}
 	f, err := s.ingest.svc.AddFile(c.Request.Context(), tenantOf(c), vs.ID, b.request())
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, f)
+	s.reply(c, f, err)
 }
 
 // handleStoreFileList serves GET /v1/vector_stores/{id}/files.
@@ -271,11 +255,7 @@ func (s *Server) handleStoreFileList(c *gin.Context) {
 		return
 	}
 	page, err := s.ingest.svc.ListStoreFiles(c.Request.Context(), tenantOf(c), vs.ID, p)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, page)
+	s.reply(c, page, err)
 }
 
 // handleStoreFileGet serves GET /v1/vector_stores/{id}/files/{file_id}.
@@ -285,11 +265,7 @@ func (s *Server) handleStoreFileGet(c *gin.Context) {
 		return
 	}
 	f, err := s.ingest.svc.GetStoreFile(c.Request.Context(), tenantOf(c), vs.ID, c.Param("file_id"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, f)
+	s.reply(c, f, err)
 }
 
 // handleStoreFileUpdate serves POST /v1/vector_stores/{id}/files/{file_id}:
@@ -306,11 +282,7 @@ func (s *Server) handleStoreFileUpdate(c *gin.Context) {
 		return
 	}
 	f, err := s.ingest.svc.UpdateFileAttributes(c.Request.Context(), tenantOf(c), vs.ID, c.Param("file_id"), b.Attributes)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, f)
+	s.reply(c, f, err)
 }
 
 // handleStoreFileDelete serves DELETE /v1/vector_stores/{id}/files/{file_id}.
@@ -320,11 +292,7 @@ func (s *Server) handleStoreFileDelete(c *gin.Context) {
 		return
 	}
 	d, err := s.ingest.svc.DeleteStoreFile(c.Request.Context(), tenantOf(c), vs.ID, c.Param("file_id"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, d)
+	s.reply(c, d, err)
 }
 
 type batchBody struct {
@@ -353,11 +321,7 @@ func (s *Server) handleBatchCreate(c *gin.Context) {
 		req.Files = append(req.Files, f.request())
 	}
 	batch, err := s.ingest.svc.CreateBatch(c.Request.Context(), tenantOf(c), vs.ID, req)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, batch)
+	s.reply(c, batch, err)
 }
 
 // handleBatchGet serves GET /v1/vector_stores/{id}/file_batches/{batch_id}.
@@ -367,11 +331,7 @@ func (s *Server) handleBatchGet(c *gin.Context) {
 		return
 	}
 	b, err := s.ingest.svc.GetBatch(c.Request.Context(), tenantOf(c), vs.ID, c.Param("batch_id"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, b)
+	s.reply(c, b, err)
 }
 
 // handleBatchCancel serves POST .../file_batches/{batch_id}/cancel.
@@ -381,11 +341,7 @@ func (s *Server) handleBatchCancel(c *gin.Context) {
 		return
 	}
 	b, err := s.ingest.svc.CancelBatch(c.Request.Context(), tenantOf(c), vs.ID, c.Param("batch_id"))
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, b)
+	s.reply(c, b, err)
 }
 
 // handleBatchFiles serves GET .../file_batches/{batch_id}/files.
@@ -400,11 +356,7 @@ func (s *Server) handleBatchFiles(c *gin.Context) {
 		return
 	}
 	page, err := s.ingest.svc.ListBatchFiles(c.Request.Context(), tenantOf(c), vs.ID, c.Param("batch_id"), p)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, page)
+	s.reply(c, page, err)
 }
 
 // handleStoreSearch serves POST /v1/vector_stores/{id}/search.
@@ -424,11 +376,7 @@ func (s *Server) handleStoreSearch(c *gin.Context) {
 		return
 	}
 	page, err := s.ingest.svc.Search(c.Request.Context(), tenantOf(c), vs.ID, req)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	s.writeJSON(c, http.StatusOK, page)
+	s.reply(c, page, err)
 }
 
 // maxQueries bounds the texts of one search query.
