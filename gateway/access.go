@@ -32,10 +32,14 @@ type access struct {
 	// only when a limit needs them.
 	countTokens bool
 	metered     bool
+	// remote is true when limit state lives in another process (Redis):
+	// releasing a lease is then a round trip, made off the connection.
+	remote bool
 }
 
 func openAccess(cfg *config.Config, prev *runtime, opts limits.Options) (*access, error) {
-	a := &access{authz: rbac.New(cfg.Roles), metered: len(cfg.Limits.Rules) > 0}
+	a := &access{authz: rbac.New(cfg.Roles), metered: len(cfg.Limits.Rules) > 0,
+		remote: cfg.Limits.Store == limits.StoreRedis}
 	if an := cfg.Auth.Anonymous; an.Enabled {
 		a.anonymous = &policies.Principal{Tenant: an.Tenant, Subject: "anonymous", Method: "anonymous", Roles: an.Roles}
 	}
@@ -184,19 +188,18 @@ func (s *Server) settle(st *reqState) {
 			// reservation rather than refund tokens that were spent.
 			charged.PromptTokens = lease.ReservedTokens()
 		}
-		// Released off the connection's goroutine: with a shared store it
-		// is a round trip that the client's next request on this
-		// connection should not wait for.
-		id := st.id
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			if err := lease.Release(ctx, charged); err != nil {
-				s.log.Warn("limit release failed", "request_id", id, "error", err)
-			}
-		}()
+		if st.rt.access.remote {
+			// Released off the connection's goroutine: with a shared store
+			// it is a round trip that the client's next request on this
+			// connection should not wait for.
+			s.bg.Add(1)
+			go func() {
+				defer s.bg.Done()
+				s.release(lease, charged, st.id)
+			}()
+		} else {
+			s.release(lease, charged, st.id)
+		}
 	}
 	key := callerKey(st.principal)
 	s.metrics.usageRequests.WithLabelValues(st.principal.Tenant, key, st.route).Inc()
@@ -208,6 +211,15 @@ func (s *Server) settle(st *reqState) {
 	}
 	if s.usage != nil {
 		s.usage.Record(st.principal.Tenant, key, st.route, u.PromptTokens, u.CompletionTokens, st.start)
+	}
+}
+
+// release returns a lease with the usage charged, bounded in time.
+func (s *Server) release(lease *limits.Lease, charged limits.Usage, requestID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := lease.Release(ctx, charged); err != nil {
+		s.log.Warn("limit release failed", "request_id", requestID, "error", err)
 	}
 }
 

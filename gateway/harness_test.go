@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 
 // harness is a gateway serving on loopback in front of a fake upstream.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	fake   *llmtest.Server
 	srv    *Server
 	url    string // gateway root, http://127.0.0.1:port
@@ -96,14 +96,14 @@ routes:
 
 // startGateway starts a fake upstream and a gateway configured by yamlText
 // (see fakeConfig for the placeholders). Both stop at the end of the test.
-func startGateway(t *testing.T, yamlText string, opts ...llmtest.Option) *harness {
+func startGateway(t testing.TB, yamlText string, opts ...llmtest.Option) *harness {
 	t.Helper()
 	fake := llmtest.NewServer(opts...)
 	t.Cleanup(fake.Close)
 	return startGatewayWith(t, fake, yamlText)
 }
 
-func startGatewayWith(t *testing.T, fake *llmtest.Server, yamlText string) *harness {
+func startGatewayWith(t testing.TB, fake *llmtest.Server, yamlText string) *harness {
 	t.Helper()
 	return startGatewayFull(t, fake, yamlText, nil, "")
 }
@@ -111,7 +111,7 @@ func startGatewayWith(t *testing.T, fake *llmtest.Server, yamlText string) *harn
 // startGatewayFull starts a gateway in front of fake with env as its
 // environment and dataDir as its data dir (a new temporary one when empty;
 // replicas share one).
-func startGatewayFull(t *testing.T, fake *llmtest.Server, yamlText string, env map[string]string, dataDir string) *harness {
+func startGatewayFull(t testing.TB, fake *llmtest.Server, yamlText string, env map[string]string, dataDir string) *harness {
 	t.Helper()
 	text := strings.NewReplacer("{{FAKE}}", fake.OpenAIURL(), "{{OLLAMA}}", fake.URL()).Replace(yamlText)
 	cfg, err := config.Parse([]byte(text), func(k string) string { return env[k] })

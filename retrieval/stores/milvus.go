@@ -1,4 +1,4 @@
-//go:build !nomilvus
+//go:build milvus
 
 package stores
 

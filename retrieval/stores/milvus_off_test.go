@@ -1,4 +1,4 @@
-//go:build nomilvus
+//go:build !milvus
 
 package stores_test
 
@@ -13,7 +13,7 @@ import (
 
 func TestNoMilvusBuild(t *testing.T) {
 	cfg := stores.Config{Store: stores.Milvus, Milvus: stores.MilvusConfig{Address: "127.0.0.1:19530"}}
-	require.ErrorContains(t, cfg.Validate(), "built with -tags nomilvus")
+	require.ErrorContains(t, cfg.Validate(), "built without the Milvus client")
 	_, err := stores.OpenKind(context.Background(), cfg, stores.Milvus, t.TempDir())
-	require.ErrorContains(t, err, "built with -tags nomilvus")
+	require.ErrorContains(t, err, "built without the Milvus client")
 }

@@ -39,10 +39,6 @@ Usage:
   ragway ingest PATH... --collection NAME [--server URL] [--api-key KEY]
   ragway keys create|list|revoke|rotate --tenant T ...   (ragway keys lists them)
   ragway collections list|migrate|reindex ...   vector store collections: where they live, copy them between stores
-  ragway bench [flags]          gateway overhead vs direct (ragway bench -h lists the flags)
-  ragway bench retrieval --data DIR   SciFact nDCG@10 and Recall@100 of the embedded store
-  ragway bench vectors [--vectors N]  vector search recall@10 and queries/s
-  ragway bench ingest --data DIR      SciFact corpus through the HTTP API into the embedded store
   ragway version
 `
 
@@ -68,7 +64,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	case "collections":
 		return collectionsCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "bench":
-		return bench(ctx, args[1:], stdout, stderr)
+		return usageError{"the benchmarks are their own binary: make bench, or ragway-bench -h"}
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ragway", Version)
 		return nil
@@ -87,12 +83,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	addr := fs.String("addr", "", "listen address, overriding server.addr")
 	dataDir := fs.String("data-dir", "", "data directory, overriding data_dir")
 	role := fs.String("role", "", "all (default), gateway (API only) or worker (ingestion only), overriding server.role")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until exit (used by ragway bench)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until exit (used by ragway-bench)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile, stderr)
+		stop, err := StartCPUProfile(*cpuProfile, stderr)
 		if err != nil {
 			return err
 		}

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/ragway/ragway/ingest/client"
 )
 
 // ingestOptions are the flags of ragway ingest.
@@ -67,21 +67,18 @@ func ingestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if len(files) == 0 {
 		return errors.New("ingest: no files found")
 	}
-	opts := []option.RequestOption{option.WithBaseURL(strings.TrimRight(o.server, "/") + "/v1/"), option.WithMaxRetries(2)}
-	if o.apiKey != "" {
-		opts = append(opts, option.WithAPIKey(o.apiKey))
-	} else {
-		opts = append(opts, option.WithAPIKey("none"), option.WithHeaderDel("Authorization"))
+	c, err := client.New(o.server, client.WithAPIKey(o.apiKey), client.WithMaxRetries(2))
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
 	}
-	client := openai.NewClient(opts...)
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	storeID, err := findOrCreateStore(ctx, client, o.collection)
+	storeID, err := findOrCreateStore(ctx, c, o.collection)
 	if err != nil {
 		return err
 	}
-	outcomes := upload(ctx, client, storeID, files, o, stderr)
-	waitIndexed(ctx, client, storeID, outcomes, o, stderr)
+	outcomes := upload(ctx, c, storeID, files, o, stderr)
+	waitIndexed(ctx, c, storeID, outcomes, o, stderr)
 	failed := 0
 	for _, oc := range outcomes {
 		line := fmt.Sprintf("%-10s %s", oc.status, oc.path)
@@ -127,17 +124,16 @@ func walk(paths []string) ([]string, error) {
 	return out, nil
 }
 
-func findOrCreateStore(ctx context.Context, c openai.Client, name string) (string, error) {
-	iter := c.VectorStores.ListAutoPaging(ctx, openai.VectorStoreListParams{Limit: openai.Int(100)})
-	for iter.Next() {
-		if vs := iter.Current(); vs.Name == name {
+func findOrCreateStore(ctx context.Context, c *client.Client, name string) (string, error) {
+	for vs, err := range c.VectorStores(ctx) {
+		if err != nil {
+			return "", fmt.Errorf("list collections: %w", err)
+		}
+		if vs.Name == name {
 			return vs.ID, nil
 		}
 	}
-	if err := iter.Err(); err != nil {
-		return "", fmt.Errorf("list collections: %w", err)
-	}
-	vs, err := c.VectorStores.New(ctx, openai.VectorStoreNewParams{Name: openai.String(name)})
+	vs, err := c.CreateVectorStore(ctx, name)
 	if err != nil {
 		return "", fmt.Errorf("create collection %q: %w", name, err)
 	}
@@ -145,7 +141,7 @@ func findOrCreateStore(ctx context.Context, c openai.Client, name string) (strin
 }
 
 // upload sends every file and adds it to the store, o.concurrency at a time.
-func upload(ctx context.Context, c openai.Client, storeID string, files []string, o ingestOptions, stderr io.Writer) []*fileOutcome {
+func upload(ctx context.Context, c *client.Client, storeID string, files []string, o ingestOptions, stderr io.Writer) []*fileOutcome {
 	bar := newBar(len(files), "uploading", o.quiet, stderr)
 	outcomes := make([]*fileOutcome, len(files))
 	work := make(chan int)
@@ -169,46 +165,52 @@ func upload(ctx context.Context, c openai.Client, storeID string, files []string
 	return outcomes
 }
 
-func uploadOne(ctx context.Context, c openai.Client, storeID, path string, o ingestOptions) *fileOutcome {
+func uploadOne(ctx context.Context, c *client.Client, storeID, path string, o ingestOptions) *fileOutcome {
 	oc := &fileOutcome{path: path, status: "failed"}
+	// Open once up front so that a file that cannot be opened is reported
+	// with the plain open error; a retried upload opens it again.
 	f, err := os.Open(path)
 	if err != nil {
 		oc.reason = err.Error()
 		return oc
 	}
-	defer f.Close()
-	up, err := c.Files.New(ctx, openai.FileNewParams{
-		File:    openai.File(f, filepath.Base(path), "application/octet-stream"),
-		Purpose: openai.FilePurposeAssistants,
-	})
+	first := f
+	open := func() (io.ReadCloser, error) {
+		if first != nil {
+			r := first
+			first = nil
+			return r, nil
+		}
+		return os.Open(path)
+	}
+	up, err := c.UploadFile(ctx, filepath.Base(path), open)
+	if first != nil {
+		_ = first.Close()
+	}
 	if err != nil {
 		oc.reason = apiReason(err)
 		return oc
 	}
 	oc.fileID = up.ID
-	params := openai.VectorStoreFileNewParams{
-		FileID: up.ID,
-		Attributes: map[string]openai.VectorStoreFileNewParamsAttributeUnion{
-			"path": {OfString: openai.String(truncate([]byte(path), 512))},
-		},
+	params := client.AddFileParams{
+		FileID:     up.ID,
+		Attributes: map[string]string{"path": truncate([]byte(path), 512)},
 	}
 	if o.chunkSize > 0 {
-		params.ChunkingStrategy = openai.FileChunkingStrategyParamUnion{OfStatic: &openai.StaticFileChunkingStrategyObjectParam{
-			Static: openai.StaticFileChunkingStrategyParam{MaxChunkSizeTokens: o.chunkSize, ChunkOverlapTokens: o.overlap},
-		}}
+		params.ChunkingStrategy = client.StaticStrategy(o.chunkSize, o.overlap)
 	}
-	vf, err := c.VectorStores.Files.New(ctx, storeID, params)
+	vf, err := c.AddFile(ctx, storeID, params)
 	if err != nil {
 		oc.reason = apiReason(err)
 		return oc
 	}
-	oc.status, oc.reason = string(vf.Status), vf.LastError.Message
+	oc.status, oc.reason = string(vf.Status), vf.ErrorMessage()
 	return oc
 }
 
 // waitIndexed polls every file still in progress until it is done or ctx
 // ends.
-func waitIndexed(ctx context.Context, c openai.Client, storeID string, outcomes []*fileOutcome, o ingestOptions, stderr io.Writer) {
+func waitIndexed(ctx context.Context, c *client.Client, storeID string, outcomes []*fileOutcome, o ingestOptions, stderr io.Writer) {
 	pending := 0
 	for _, oc := range outcomes {
 		if oc.status == "in_progress" {
@@ -234,10 +236,10 @@ func waitIndexed(ctx context.Context, c openai.Client, storeID string, outcomes 
 			if oc.status != "in_progress" {
 				continue
 			}
-			vf, err := c.VectorStores.Files.Get(ctx, storeID, oc.fileID)
+			vf, err := c.GetFile(ctx, storeID, oc.fileID)
 			if err != nil {
-				var ae *openai.Error
-				if errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
+				var ae *client.APIError
+				if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 					oc.status, oc.reason = "failed", "the file disappeared from the collection"
 					pending--
 					_ = bar.Add(1)
@@ -245,7 +247,7 @@ func waitIndexed(ctx context.Context, c openai.Client, storeID string, outcomes 
 				continue
 			}
 			if s := string(vf.Status); s != "in_progress" {
-				oc.status, oc.reason = s, vf.LastError.Message
+				oc.status, oc.reason = s, vf.ErrorMessage()
 				pending--
 				_ = bar.Add(1)
 			}
@@ -263,9 +265,9 @@ func newBar(n int, desc string, quiet bool, w io.Writer) *progressbar.ProgressBa
 
 // apiReason is an API error's message without the request dump.
 func apiReason(err error) string {
-	var ae *openai.Error
+	var ae *client.APIError
 	if errors.As(err, &ae) && ae.Message != "" {
-		return fmt.Sprintf("%s (HTTP %d)", ae.Message, ae.StatusCode)
+		return fmt.Sprintf("%s (HTTP %d)", ae.Message, ae.Status)
 	}
 	return err.Error()
 }

@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ragway/ragway/cmd/ragway/cli"
 	"github.com/ragway/ragway/evals/ingestion"
 	"github.com/ragway/ragway/evals/retrieval"
 	rstore "github.com/ragway/ragway/retrieval"
@@ -45,7 +46,7 @@ func (b *benchStoreFlags) open(cmd string, stderr io.Writer) (*retrieval.BenchSt
 	}, nil
 }
 
-// benchRetrieval runs `ragway bench retrieval --data DIR`: SciFact quality
+// benchRetrieval runs `ragway-bench retrieval --data DIR`: SciFact quality
 // of a store in lexical, vector and hybrid modes.
 func benchRetrieval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench retrieval", flag.ContinueOnError)
@@ -58,7 +59,7 @@ func benchRetrieval(ctx context.Context, args []string, stdout, stderr io.Writer
 		return usageError{err.Error()}
 	}
 	if *data == "" {
-		return usageError{"usage: ragway bench retrieval --data DIR [--store embedded|pgvector|weaviate]"}
+		return usageError{"usage: ragway-bench retrieval --data DIR [--store embedded|pgvector|weaviate]"}
 	}
 	if _, err := os.Stat(*data); err != nil {
 		return fmt.Errorf("bench retrieval: %w", err)
@@ -75,7 +76,7 @@ func benchRetrieval(ctx context.Context, args []string, stdout, stderr io.Writer
 	return retrieval.RunSciFact(ctx, *data, opts, stdout)
 }
 
-// benchVectors runs `ragway bench vectors`: recall and speed of the
+// benchVectors runs `ragway-bench vectors`: recall and speed of the
 // embedded store's vector index on generated clustered vectors, and of
 // another store's beside it with --store.
 func benchVectors(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -106,7 +107,7 @@ func benchVectors(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return retrieval.RunVectorBench(ctx, o, stdout)
 }
 
-// benchIngest runs `ragway bench ingest --data DIR`: a BEIR corpus through
+// benchIngest runs `ragway-bench ingest --data DIR`: a BEIR corpus through
 // the HTTP API into a store.
 func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
@@ -121,7 +122,7 @@ func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return usageError{err.Error()}
 	}
 	if *data == "" {
-		return usageError{"usage: ragway bench ingest --data DIR [--store embedded|pgvector|weaviate]"}
+		return usageError{"usage: ragway-bench ingest --data DIR [--store embedded|pgvector|weaviate]"}
 	}
 	bs, cleanup, err := sf.open("bench ingest", stderr)
 	if err != nil {
@@ -130,7 +131,7 @@ func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer cleanup()
 	o.Store = bs.Config
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile, stderr)
+		stop, err := cli.StartCPUProfile(*cpuProfile, stderr)
 		if err != nil {
 			return err
 		}

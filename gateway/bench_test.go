@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ragway/ragway/llm/llmtest"
+)
+
+// BenchmarkChat sends a small non-streaming chat request through the
+// gateway to the fake upstream, in parallel: the gateway's CPU and
+// allocations per request, with the fake upstream and the client in the
+// same process.
+//
+// The auth sub-benchmark adds an API key and limits in memory that never
+// reject (requests per second and minute, tokens per minute, so the prompt
+// is counted too): the difference between the two is what access control
+// costs a request.
+func BenchmarkChat(b *testing.B) {
+	b.Run("auth=off", func(b *testing.B) { benchChat(b, fakeConfig) })
+	b.Run("auth=key+limits", func(b *testing.B) { benchChat(b, fakeConfig+benchLimits) })
+}
+
+const benchLimits = `
+auth: {anonymous: {enabled: false}}
+limits:
+  store: memory
+  rules:
+    - {scope: key, requests_per_second: 1000000, tokens_per_minute: 1000000000}
+    - {scope: tenant, requests_per_minute: 60000000}
+`
+
+func benchChat(b *testing.B, yamlText string) {
+	h := startGateway(b, yamlText, llmtest.WithRecordLimit(0))
+	body := []byte(chatBody("chat", "Say hello in one word."))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.Cleanup(client.CloseIdleConnections)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, err := http.NewRequest(http.MethodPost, h.url+"/v1/chat/completions", bytes.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+h.apiKey)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			data, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d, %v: %s", resp.StatusCode, err, data)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	require.Positive(b, h.fake.Total())
+}
