@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the real services the integration tests use, on loopback, with their
-# files under one state directory.
+# files under one state directory, and installs nginx for the gateway
+# benchmark's reference proxy (installed only, never started as a service).
 #
 #   deploy/dev/services.sh up     install if missing, start, wait, print exports
 #   deploy/dev/services.sh down   stop everything this script started
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 STATE_DIR="${RAGWAY_SERVICES_DIR:-/tmp/ragway-services}"
-SERVICES=(redis postgres weaviate)
+SERVICES=(redis postgres weaviate nginx)
 
 REDIS_HOST=127.0.0.1
 REDIS_PORT="${RAGWAY_REDIS_PORT:-6390}"
@@ -347,6 +348,90 @@ weaviate_down() {
 weaviate_env() {
 	echo "export RAGWAY_TEST_WEAVIATE_URL=http://$WEAVIATE_HOST:$WEAVIATE_PORT"
 	echo "export RAGWAY_TEST_WEAVIATE_GRPC=$WEAVIATE_HOST:$WEAVIATE_GRPC_PORT"
+}
+
+# --- nginx -------------------------------------------------------------------
+# nginx-light, the bench's reference proxy. It is only installed, never run
+# as a service: the bench and its tests start their own nginx from a config
+# in a temp dir, on a free loopback port.
+
+NGINX_FALLBACK=/usr/sbin/nginx
+
+nginx_bin() {
+	# Prints the nginx binary: PATH first, then /usr/sbin (outside a
+	# user's PATH).
+	if command -v nginx 2>/dev/null; then
+		return 0
+	fi
+	[ -x "$NGINX_FALLBACK" ] && echo "$NGINX_FALLBACK"
+}
+
+nginx_install() {
+	if nginx_bin >/dev/null; then
+		return 0
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		log "nginx is missing; run as root or install nginx-light"
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	local pkg=nginx-light
+	if ! apt-cache show "$pkg" >/dev/null 2>&1; then
+		pkg=nginx # releases after Debian 12 ship one nginx package
+	fi
+	log "installing $pkg (not started as a service)"
+	# A policy-rc.d that exits 101 forbids service starts during the
+	# install, so the package does not start nginx on port 80 (and does not
+	# fail when that port is taken). Keep one the machine already has.
+	local policy=/usr/sbin/policy-rc.d added=""
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		added=1
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	local rc=0
+	apt-get install -y -qq --no-install-recommends "$pkg" >&2 || rc=$?
+	if [ -n "$added" ]; then
+		rm -f "$policy"
+		trap - EXIT
+	fi
+	if [ "$rc" -ne 0 ]; then
+		log "installing $pkg failed"
+		exit "$rc"
+	fi
+	nginx_stop_system
+}
+
+nginx_stop_system() {
+	# Stops and disables the system nginx the package may have started or
+	# enabled, with systemd when it runs, else through its init script and
+	# pid file.
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now nginx >/dev/null 2>&1 || true
+		return 0
+	fi
+	if command -v update-rc.d >/dev/null 2>&1; then
+		update-rc.d nginx disable >/dev/null 2>&1 || true
+	fi
+	if [ -f /run/nginx.pid ]; then
+		"$(nginx_bin)" -s quit >/dev/null 2>&1 || true
+	fi
+}
+
+nginx_up() {
+	log "nginx installed at $(nginx_bin) (not run as a service; the tests start their own)"
+}
+
+nginx_down() {
+	:
+}
+
+nginx_env() {
+	if nginx_bin >/dev/null; then
+		echo "export RAGWAY_TEST_NGINX=1"
+	fi
 }
 
 # --- main --------------------------------------------------------------------

@@ -27,9 +27,10 @@ func BenchmarkGatewayChat(b *testing.B) {
 	defer func() { require.NoError(b, gw.Close()) }()
 
 	for _, stream := range []bool{false, true} {
-		ps, err := newPaths(ctx, DefaultOptions, up.OpenAIURL(), gw.URL(), stream)
+		routes := []route{{name: "direct", baseURL: up.OpenAIURL()}, {name: "gateway", baseURL: gw.URL() + "/v1"}}
+		ps, err := newPaths(ctx, DefaultOptions, routes, stream)
 		require.NoError(b, err)
-		for _, e := range []*endpoint{ps.direct, ps.gateway} {
+		for _, e := range ps {
 			name := e.name
 			if stream {
 				name += "-stream"

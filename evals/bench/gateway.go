@@ -103,30 +103,44 @@ func (c Child) Launch(ctx context.Context, s Setup) (Gateway, error) {
 	if s.CPUProfile != "" {
 		args = append(args, "--cpuprofile", s.CPUProfile)
 	}
-	name := c.Exe
-	if c.Pinning.Pinned {
-		args = append([]string{"-c", strconv.Itoa(c.Pinning.GatewayCPU), c.Exe}, args...)
-		name = c.Pinning.Taskset
+	p, err := startProcess("gateway", c.Exe, args, c.Pinning, dir, syscall.SIGTERM, orDefault(c.StopTimeout, 5*time.Second))
+	if err != nil {
+		return nil, err
 	}
-	cmd := exec.Command(name, args...)
-	out := &tailBuffer{max: 16 << 10}
-	cmd.Stdout, cmd.Stderr = out, out
-	// If the bench dies without stopping it, the kernel stops the gateway.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start gateway: %w", err)
-	}
-	p := &process{cmd: cmd, dir: dir, url: "http://" + addr, key: key, out: out, exited: make(chan struct{}),
-		stopTimeout: orDefault(c.StopTimeout, 5*time.Second)}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
+	p.url, p.key = "http://"+addr, key
 	if err := waitReady(ctx, p.url, orDefault(c.ReadyTimeout, 10*time.Second), p.exited); err != nil {
 		_ = p.Close()
 		return nil, fmt.Errorf("gateway not ready: %w; its output: %s", err, p.out.String())
 	}
+	return p, nil
+}
+
+// startProcess starts exe args as a child named name, pinned to
+// pin.GatewayCPU with taskset when pin.Pinned, with dir (removed on
+// Close) as its own. Close sends stop, then SIGKILL after stopTimeout. On
+// failure dir is removed.
+func startProcess(name, exe string, args []string, pin Pinning, dir string, stop syscall.Signal,
+	stopTimeout time.Duration) (*process, error) {
+	path := exe
+	if pin.Pinned {
+		args = append([]string{"-c", strconv.Itoa(pin.GatewayCPU), exe}, args...)
+		path = pin.Taskset
+	}
+	cmd := exec.Command(path, args...)
+	out := &tailBuffer{max: 16 << 10}
+	cmd.Stdout, cmd.Stderr = out, out
+	// If the bench dies without stopping it, the kernel stops the child.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, dir: dir, out: out, exited: make(chan struct{}), stop: stop,
+		stopTimeout: stopTimeout}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
 	return p, nil
 }
 
@@ -137,8 +151,9 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// process is a gateway child process.
+// process is a child process: a gateway or a reference proxy.
 type process struct {
+	name        string
 	cmd         *exec.Cmd
 	dir         string
 	url         string
@@ -146,6 +161,7 @@ type process struct {
 	out         *tailBuffer
 	exited      chan struct{}
 	waitErr     error
+	stop        syscall.Signal
 	stopTimeout time.Duration
 	once        sync.Once
 	closeErr    error
@@ -166,14 +182,14 @@ func (p *process) Describe() string {
 	return fmt.Sprintf("process %d, CPUs %s", pid, cpus)
 }
 
-// Close sends SIGTERM, waits up to the stop timeout, then SIGKILL.
+// Close sends the stop signal, waits up to the stop timeout, then SIGKILL.
 func (p *process) Close() error {
 	p.once.Do(func() {
 		defer os.RemoveAll(p.dir)
 		select {
 		case <-p.exited:
 		default:
-			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.cmd.Process.Signal(p.stop)
 			t := time.NewTimer(p.stopTimeout)
 			defer t.Stop()
 			select {
@@ -181,12 +197,12 @@ func (p *process) Close() error {
 			case <-t.C:
 				_ = p.cmd.Process.Kill()
 				<-p.exited
-				p.closeErr = fmt.Errorf("gateway did not stop within %s; killed", p.stopTimeout)
+				p.closeErr = fmt.Errorf("%s did not stop within %s; killed", p.name, p.stopTimeout)
 				return
 			}
 		}
 		if p.waitErr != nil {
-			p.closeErr = fmt.Errorf("gateway exited: %w; its output: %s", p.waitErr, p.out.String())
+			p.closeErr = fmt.Errorf("%s exited: %w; its output: %s", p.name, p.waitErr, p.out.String())
 		}
 	})
 	return p.closeErr
@@ -232,7 +248,7 @@ func waitReady(ctx context.Context, url string, timeout time.Duration, exited <-
 		}
 		select {
 		case <-exited:
-			return errors.New("gateway exited")
+			return errors.New("process exited")
 		case <-ctx.Done():
 			return fmt.Errorf("after %s: %w", timeout, errors.Join(ctx.Err(), last))
 		case <-tick.C:

@@ -22,7 +22,8 @@ const (
 // busyLoad is the load average above which a run is flagged as skewed.
 const busyLoad = 0.5
 
-// Side is what one path (direct or through the gateway) measured.
+// Side is what one path (direct, through the gateway or through the
+// reference proxy) measured.
 type Side struct {
 	// Latency is at concurrency 1.
 	Latency Summary `json:"latency_c1"`
@@ -58,6 +59,12 @@ type Report struct {
 
 	Direct  Side `json:"direct"`
 	Gateway Side `json:"gateway"`
+	// Reference is the reference proxy's side, measured in the same
+	// turns; nil when there was none (ReferenceSkipped says why).
+	Reference        *Side  `json:"reference,omitempty"`
+	ReferenceName    string `json:"reference_name,omitempty"`
+	ReferenceProcess string `json:"reference_process,omitempty"`
+	ReferenceSkipped string `json:"reference_skipped,omitempty"`
 
 	// Overhead is the gateway's X-Ragway-Overhead-Ms header at
 	// concurrency 1.
@@ -79,6 +86,12 @@ type Report struct {
 	AddedTTFTP50    time.Duration `json:"added_ttft_p50_ns"`
 	AddedTTFTP99    time.Duration `json:"added_ttft_p99_ns"`
 
+	// ReferenceAdded is what the reference adds to direct, computed like
+	// the gateway's figures above; VsReference sets the two side by side.
+	// Both are nil without a reference.
+	ReferenceAdded *Added       `json:"reference_added,omitempty"`
+	VsReference    *VsReference `json:"gateway_vs_reference,omitempty"`
+
 	// AuthLimits is what API-key auth and limits add, measured on
 	// gateways of their own in the same run; nil when not measured.
 	AuthLimits *AuthLimits `json:"auth_limits,omitempty"`
@@ -88,26 +101,16 @@ type Report struct {
 	Pass bool `json:"pass"`
 }
 
-// Evaluate computes the derived figures and the targets from the two sides.
+// Evaluate computes the derived figures and the targets from the sides.
+// The targets judge the gateway alone.
 func (r *Report) Evaluate() {
-	d, g := &r.Direct, &r.Gateway
-	r.AddedP50 = g.Latency.P50 - d.Latency.P50
-	r.AddedP99 = g.Latency.P99 - d.Latency.P99
-	r.ThroughputRatio = ratio(g.RPS, d.RPS)
-	r.AddedTTFTP50 = g.TTFT.P50 - d.TTFT.P50
-	r.AddedTTFTP99 = g.TTFT.P99 - d.TTFT.P99
-	r.FramesSent = r.FramesPerStream * g.Frames.Streams
-	r.FramesLost = max(0, r.FramesSent-g.Frames.Payloads)
-	r.FramesExtra = max(0, g.Frames.Payloads-r.FramesSent)
+	g := &r.Gateway
+	a := compare(&r.Direct, g, r.FramesPerStream)
+	r.AddedP50, r.AddedP99, r.ThroughputRatio = a.P50, a.P99, a.ThroughputRatio
+	r.AddedTTFTP50, r.AddedTTFTP99 = a.TTFTP50, a.TTFTP99
+	r.FramesSent, r.FramesLost, r.FramesExtra = a.FramesSent, a.FramesLost, a.FramesExtra
+	r.evaluateReference(a)
 
-	f := g.Frames
-	framesOK := r.FramesLost == 0 && r.FramesExtra == 0 && f.Merged == 0 && f.Corrupt == 0 &&
-		f.ErrorEvents == 0 && f.Unterminated == 0 && f.Streams > 0
-	frames := fmt.Sprintf("lost %d, merged %d", r.FramesLost, f.Merged)
-	if extra := r.FramesExtra + f.Corrupt + f.ErrorEvents + f.Unterminated; extra > 0 {
-		frames += fmt.Sprintf(", extra %d, corrupt %d, errors %d, unterminated %d",
-			r.FramesExtra, f.Corrupt, f.ErrorEvents, f.Unterminated)
-	}
 	r.Targets = []Target{
 		{Name: "added p99 latency at c=1", Limit: "≤ " + us(MaxAddedP99), Measured: signedUS(r.AddedP99),
 			Pass: g.Latency.N > 0 && r.AddedP99 <= MaxAddedP99},
@@ -115,14 +118,14 @@ func (r *Report) Evaluate() {
 			Measured: fmt.Sprintf("%.2f", r.ThroughputRatio), Pass: r.ThroughputRatio >= MinThroughputRatio},
 		{Name: "added TTFT p99", Limit: "≤ " + us(MaxAddedTTFTP99), Measured: signedUS(r.AddedTTFTP99),
 			Pass: g.TTFT.N > 0 && r.AddedTTFTP99 <= MaxAddedTTFTP99},
-		{Name: "lost or merged SSE frames", Limit: "0", Measured: frames, Pass: framesOK},
+		{Name: "lost or merged SSE frames", Limit: "0", Measured: a.framesText(g.Frames), Pass: a.FramesIntact},
 		{Name: "gateway peak RSS", Limit: "≤ " + mb(MaxPeakRSS), Measured: mb(r.PeakRSS),
 			Pass: r.PeakRSS > 0 && r.PeakRSS <= MaxPeakRSS},
 	}
-	if a := r.AuthLimits; a != nil {
-		a.evaluate()
+	if al := r.AuthLimits; al != nil {
+		al.evaluate()
 		r.Targets = append(r.Targets, Target{Name: "auth+limits (embedded) added p99 at c=1", Limit: "≤ " + us(MaxAuthAddedP99),
-			Measured: signedUS(a.Embedded.AddedP99), Pass: a.EmbeddedPass})
+			Measured: signedUS(al.Embedded.AddedP99), Pass: al.EmbeddedPass})
 	}
 	r.Pass = true
 	for _, t := range r.Targets {
@@ -132,11 +135,45 @@ func (r *Report) Evaluate() {
 
 // WriteTable prints the report for people.
 func (r *Report) WriteTable(w io.Writer) error {
+	r.writeHeader(w)
+	if err := r.writeSides(w); err != nil {
+		return err
+	}
+	if r.AuthLimits != nil {
+		if err := r.AuthLimits.writeTable(w); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\tlimit\tmeasured\tresult\t")
+	for _, t := range r.Targets {
+		res := "PASS"
+		if !t.Pass {
+			res = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", t.Name, t.Limit, t.Measured, res)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write table: %w", err)
+	}
+	return r.writeVsReference(w)
+}
+
+func (r *Report) writeHeader(w io.Writer) {
 	o := r.Options
-	d, g := &r.Direct, &r.Gateway
-	fmt.Fprintf(w, "ragway bench: the same chat request straight to the fake upstream (zero latency) and through the gateway\n")
+	through := "through the gateway"
+	if r.Reference != nil {
+		through = fmt.Sprintf("through the gateway and through %s (a plain reverse proxy, as a yardstick)", r.ReferenceName)
+	}
+	fmt.Fprintf(w, "ragway bench: the same chat request straight to the fake upstream (zero latency), %s, in turns\n", through)
 	fmt.Fprintf(w, "pinning: %s\n", r.PinningText)
 	fmt.Fprintf(w, "gateway: %s\n", r.GatewayProcess)
+	if r.Reference != nil {
+		fmt.Fprintf(w, "%-9s%s\n", r.ReferenceName+":", r.ReferenceProcess)
+	} else if r.ReferenceSkipped != "" {
+		fmt.Fprintf(w, "reference: none (%s)\n", r.ReferenceSkipped)
+	}
 	if r.LoadAverage >= 0 {
 		fmt.Fprintf(w, "machine: load average %.2f before the run", r.LoadAverage)
 		if r.LoadAverage > busyLoad {
@@ -146,52 +183,60 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "load:    %d requests at c=1 after %d warm-up; %s at c=%d; %d streams of %d chunks\n\n",
 		o.Requests, o.Warmup, o.Duration, o.Concurrency, o.Streams, o.Chunks)
+}
 
+// writeSides prints the figures of every path, with the reference's
+// columns when there is one: its figure and what it adds to direct.
+func (r *Report) writeSides(w io.Writer) error {
+	d, g := &r.Direct, &r.Gateway
+	n, na := &Side{}, &Added{}
+	withRef := r.Reference != nil && r.ReferenceAdded != nil
+	if withRef {
+		n, na = r.Reference, r.ReferenceAdded
+		fmt.Fprintf(w, "ratio and added: the gateway vs direct; %s vs direct: %s's added latency or throughput ratio\n",
+			r.ReferenceName, r.ReferenceName)
+	}
 	// Numbers align right; the metric names are padded so they read
 	// left-aligned.
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	const nameWidth = 30
-	row := func(name string, cells ...string) {
+	row := func(name, direct, gateway, ref, ratio, added, refAdded string) {
+		cells := []string{direct, gateway}
+		if withRef {
+			cells = append(cells, ref)
+		}
+		cells = append(cells, ratio, added)
+		if withRef {
+			cells = append(cells, refAdded)
+		}
 		fmt.Fprintf(tw, "%-*s\t", nameWidth, name)
 		for _, c := range cells {
 			fmt.Fprint(tw, c, "\t")
 		}
 		fmt.Fprintln(tw)
 	}
-	row("metric", "direct", "gateway", "ratio", "added")
-	row("latency p50, c=1", us(d.Latency.P50), us(g.Latency.P50), times(ratioD(g.Latency.P50, d.Latency.P50)), signedUS(r.AddedP50))
-	row("latency p99, c=1", us(d.Latency.P99), us(g.Latency.P99), times(ratioD(g.Latency.P99, d.Latency.P99)), signedUS(r.AddedP99))
-	row(fmt.Sprintf("requests/s, c=%d", o.Concurrency), fmt.Sprintf("%.0f", d.RPS), fmt.Sprintf("%.0f", g.RPS), times(r.ThroughputRatio), "")
-	row("TTFT p50", us(d.TTFT.P50), us(g.TTFT.P50), times(ratioD(g.TTFT.P50, d.TTFT.P50)), signedUS(r.AddedTTFTP50))
-	row("TTFT p99", us(d.TTFT.P99), us(g.TTFT.P99), times(ratioD(g.TTFT.P99, d.TTFT.P99)), signedUS(r.AddedTTFTP99))
+	row("metric", "direct", "gateway", r.ReferenceName, "ratio", "added", r.ReferenceName+" vs direct")
+	row("latency p50, c=1", us(d.Latency.P50), us(g.Latency.P50), us(n.Latency.P50),
+		times(ratioD(g.Latency.P50, d.Latency.P50)), signedUS(r.AddedP50), signedUS(na.P50))
+	row("latency p99, c=1", us(d.Latency.P99), us(g.Latency.P99), us(n.Latency.P99),
+		times(ratioD(g.Latency.P99, d.Latency.P99)), signedUS(r.AddedP99), signedUS(na.P99))
+	row(fmt.Sprintf("requests/s, c=%d", r.Options.Concurrency), fmt.Sprintf("%.0f", d.RPS), fmt.Sprintf("%.0f", g.RPS),
+		fmt.Sprintf("%.0f", n.RPS), times(r.ThroughputRatio), "", times(na.ThroughputRatio))
+	row("TTFT p50", us(d.TTFT.P50), us(g.TTFT.P50), us(n.TTFT.P50),
+		times(ratioD(g.TTFT.P50, d.TTFT.P50)), signedUS(r.AddedTTFTP50), signedUS(na.TTFTP50))
+	row("TTFT p99", us(d.TTFT.P99), us(g.TTFT.P99), us(n.TTFT.P99),
+		times(ratioD(g.TTFT.P99, d.TTFT.P99)), signedUS(r.AddedTTFTP99), signedUS(na.TTFTP99))
 	row("SSE frames received/sent", fmt.Sprintf("%d/%d", d.Frames.Payloads, r.FramesPerStream*d.Frames.Streams),
-		fmt.Sprintf("%d/%d", g.Frames.Payloads, r.FramesSent), "", fmt.Sprintf("lost %d, merged %d", r.FramesLost, g.Frames.Merged))
-	row("peak RSS (VmHWM)", "-", mb(r.PeakRSS), "", "")
+		fmt.Sprintf("%d/%d", g.Frames.Payloads, r.FramesSent), fmt.Sprintf("%d/%d", n.Frames.Payloads, na.FramesSent),
+		"", fmt.Sprintf("lost %d, merged %d", r.FramesLost, g.Frames.Merged),
+		fmt.Sprintf("lost %d, merged %d", na.FramesLost, n.Frames.Merged))
+	row("peak RSS (VmHWM)", "-", mb(r.PeakRSS), "-", "", "", "")
 	overhead := "absent"
 	if r.Overhead.N > 0 {
 		overhead = fmt.Sprintf("%s / %s", us(r.Overhead.P50), us(r.Overhead.P99))
 	}
-	row("X-Ragway-Overhead-Ms p50/p99", "-", overhead, "", "")
-	row("errors", fmt.Sprint(d.Errors), fmt.Sprint(g.Errors), "", "")
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write table: %w", err)
-	}
-	if r.AuthLimits != nil {
-		if err := r.AuthLimits.writeTable(w); err != nil {
-			return err
-		}
-	}
-
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "target\tlimit\tmeasured\tresult\t")
-	for _, t := range r.Targets {
-		res := "PASS"
-		if !t.Pass {
-			res = "FAIL"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", t.Name, t.Limit, t.Measured, res)
-	}
+	row("X-Ragway-Overhead-Ms p50/p99", "-", overhead, "-", "", "", "")
+	row("errors", fmt.Sprint(d.Errors), fmt.Sprint(g.Errors), fmt.Sprint(n.Errors), "", "", "")
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}

@@ -1,9 +1,10 @@
 // Package bench measures what the gateway adds to a call: it starts the
 // in-tree fake upstream with zero latency and sends the same small chat
-// request straight to it and through a gateway, comparing latency at
-// concurrency 1, throughput under concurrency, streaming time to first token
-// and frame integrity, and the gateway's peak memory, against the project's
-// speed targets.
+// request straight to it, through a gateway and, as a yardstick, through a
+// plain reverse proxy (nginx), comparing latency at concurrency 1,
+// throughput under concurrency, streaming time to first token and frame
+// integrity, and the gateway's peak memory, against the project's speed
+// targets.
 package bench
 
 import (
@@ -12,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -104,9 +107,14 @@ type Runner struct {
 	// RedisAddr, when set, adds a gateway with limits in this Redis to the
 	// auth and limits phase; without it that row is skipped.
 	RedisAddr string
+	// Reference, when set, is a plain reverse proxy measured in the main
+	// phases in turns with direct and the gateway, as a yardstick.
+	Reference Reference
+	// ReferenceSkipped says why Reference is nil, for the report.
+	ReferenceSkipped string
 }
 
-// Run measures both paths and returns the evaluated report. It fails only
+// Run measures every path and returns the evaluated report. It fails only
 // when the measurement itself failed.
 func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	o := r.Options.WithDefaults()
@@ -127,8 +135,8 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Options: o, Pinning: r.Pinning, PinningText: r.Pinning.String(), GatewayProcess: gw.Describe(),
-		LoadAverage: load}
-	err = measure(ctx, o, p, up.OpenAIURL(), gw, rep)
+		LoadAverage: load, ReferenceSkipped: r.ReferenceSkipped}
+	err = r.measureAll(ctx, o, p, up.OpenAIURL(), gw, rep)
 	if err == nil {
 		rep.AuthLimits, err = r.authPhase(ctx, o, p, up.OpenAIURL(), gw)
 	}
@@ -147,27 +155,82 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
-// paths are the two endpoints of each phase.
-type paths struct {
-	direct, gateway *endpoint
+// measureAll starts the reference proxy when there is one and runs the
+// main phases on direct, the gateway and the reference, then stops the
+// reference.
+func (r *Runner) measureAll(ctx context.Context, o Options, p progress, upstreamURL string, gw Gateway, rep *Report) error {
+	routes := []route{{name: "direct", baseURL: upstreamURL}, {name: "gateway", baseURL: gw.URL() + "/v1"}}
+	if r.Reference == nil {
+		return measure(ctx, o, p, routes, gw, rep)
+	}
+	u, err := url.Parse(upstreamURL)
+	if err != nil {
+		return fmt.Errorf("upstream url: %w", err)
+	}
+	name := r.Reference.Name()
+	stop := p.track("starting "+name, 0, time.Second, nil)
+	ref, err := r.Reference.Start(ctx, upstreamURL)
+	stop()
+	if err != nil {
+		return fmt.Errorf("reference %s: %w", name, err)
+	}
+	rep.ReferenceName, rep.ReferenceProcess = name, ref.Describe()
+	// The reference passes paths through, so it takes the upstream's.
+	routes = append(routes, route{name: name, baseURL: ref.URL() + u.Path})
+	err = measure(ctx, o, p, routes, gw, rep)
+	if cerr := ref.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("reference %s: %w", name, cerr)
+	}
+	return err
 }
 
-func newPaths(ctx context.Context, o Options, upstreamURL, gatewayURL string, stream bool) (paths, error) {
+// route is one path of the main phases: a name and the OpenAI base URL
+// (ending in /v1) its requests go to.
+type route struct {
+	name, baseURL string
+}
+
+// Indexes of the paths in the main phases: direct first, then the
+// gateway, then the reference proxy when there is one.
+const (
+	directPath = iota
+	gatewayPath
+	referencePath
+)
+
+// paths are the endpoints of a phase, one per route, in route order.
+type paths []*endpoint
+
+func newPaths(ctx context.Context, o Options, routes []route, stream bool) (paths, error) {
 	body := chatBody(Model, stream)
-	d, err := newEndpoint(ctx, "direct", newTransport(o.Concurrency), upstreamURL+"/chat/completions", body)
-	if err != nil {
-		return paths{}, err
+	ps := make(paths, 0, len(routes))
+	for _, rt := range routes {
+		e, err := newEndpoint(ctx, rt.name, newTransport(o.Concurrency), rt.baseURL+"/chat/completions", body)
+		if err != nil {
+			ps.close()
+			return nil, err
+		}
+		ps = append(ps, e)
 	}
-	g, err := newEndpoint(ctx, "gateway", newTransport(o.Concurrency), gatewayURL+"/v1/chat/completions", body)
-	if err != nil {
-		return paths{}, err
-	}
-	return paths{direct: d, gateway: g}, nil
+	return ps, nil
 }
 
 func (ps paths) close() {
-	closeIdle(ps.direct)
-	closeIdle(ps.gateway)
+	for _, e := range ps {
+		closeIdle(e)
+	}
+}
+
+// turns describes the interleaving: "direct, gateway and nginx in turns".
+func (ps paths) turns() string {
+	names := make([]string, len(ps))
+	for i, e := range ps {
+		names[i] = e.name
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "") + " alone"
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " in turns"
 }
 
 // gatewayEndpoint sends the chat request to gw at concurrency 1, with its
@@ -189,23 +252,23 @@ func closeIdle(e *endpoint) {
 	}
 }
 
-// Block sizes of the interleaved phases: the two paths take turns so that
-// background noise on the machine falls on both alike.
+// Block sizes of the interleaved phases: the paths take turns so that
+// background noise on the machine falls on all of them alike.
 const (
 	latencyBlock = 100
 	streamBlock  = 25
 	roundTime    = time.Second
 )
 
-// measure warms both paths up, then runs each phase on the two paths in
-// turns.
-func measure(ctx context.Context, o Options, p progress, upstreamURL string, gw Gateway, rep *Report) error {
-	chat, err := newPaths(ctx, o, upstreamURL, gw.URL(), false)
+// measure warms every path up, then runs each phase on the paths in turns
+// and fills the report's sides.
+func measure(ctx context.Context, o Options, p progress, routes []route, gw Gateway, rep *Report) error {
+	chat, err := newPaths(ctx, o, routes, false)
 	if err != nil {
 		return err
 	}
 	defer chat.close()
-	stream, err := newPaths(ctx, o, upstreamURL, gw.URL(), true)
+	stream, err := newPaths(ctx, o, routes, true)
 	if err != nil {
 		return err
 	}
@@ -225,14 +288,20 @@ func measure(ctx context.Context, o Options, p progress, upstreamURL string, gw 
 	if err != nil {
 		return err
 	}
-	for i, s := range []*Side{&rep.Direct, &rep.Gateway} {
+	sides := make([]Side, len(routes))
+	for i := range sides {
+		s := &sides[i]
 		s.Latency = Summarize(lat[i].samples)
 		s.RPS, s.Requests, s.Seconds = tp[i].rps(), tp[i].requests, tp[i].elapsed.Seconds()
 		s.Errors = lat[i].errors + tp[i].errors
 		s.TTFT, s.Frames = Summarize(st[i].ttft), st[i].frames
 	}
-	rep.Overhead = Summarize(lat[1].overhead)
-	if rep.FramesPerStream, err = framesPerStream(st[0].perStream); err != nil {
+	rep.Direct, rep.Gateway, rep.Reference = sides[directPath], sides[gatewayPath], nil
+	if len(sides) > referencePath {
+		rep.Reference = &sides[referencePath]
+	}
+	rep.Overhead = Summarize(lat[gatewayPath].overhead)
+	if rep.FramesPerStream, err = framesPerStream(st[directPath].perStream); err != nil {
 		return err
 	}
 	if rep.PeakRSS, err = gw.PeakRSS(); err != nil {
@@ -242,57 +311,78 @@ func measure(ctx context.Context, o Options, p progress, upstreamURL string, gw 
 }
 
 // latencyPhase sends Requests to each path at concurrency 1, in blocks.
-func latencyPhase(ctx context.Context, o Options, p progress, chat paths) ([2]*latencyRun, error) {
-	lat := [2]*latencyRun{newLatencyRun(o.Requests, false), newLatencyRun(o.Requests, true)}
-	err := phase(p, "latency c=1, direct and gateway in turns", 2*int64(o.Requests), 0, func(done *atomic.Int64) error {
+// The gateway's run keeps its overhead header.
+func latencyPhase(ctx context.Context, o Options, p progress, chat paths) ([]*latencyRun, error) {
+	lat := make([]*latencyRun, len(chat))
+	for i := range lat {
+		lat[i] = newLatencyRun(o.Requests, i == gatewayPath)
+	}
+	total := int64(len(chat)) * int64(o.Requests)
+	err := phase(p, "latency c=1, "+chat.turns(), total, 0, func(done *atomic.Int64) error {
 		for sent := 0; sent < o.Requests; sent += latencyBlock {
 			n := min(latencyBlock, o.Requests-sent)
-			if err := lat[0].sequential(ctx, chat.direct, n, done); err != nil {
-				return err
-			}
-			if err := lat[1].sequential(ctx, chat.gateway, n, done); err != nil {
-				return err
+			for i, e := range chat {
+				if err := lat[i].sequential(ctx, e, n, done); err != nil {
+					return err
+				}
 			}
 		}
-		return errors.Join(lat[0].check(), lat[1].check())
+		errs := make([]error, len(lat))
+		for i, run := range lat {
+			if err := run.check(); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", chat[i].name, err)
+			}
+		}
+		return errors.Join(errs...)
 	})
 	return lat, err
 }
 
 // throughputPhase loads each path at Concurrency for Duration, in rounds.
-func throughputPhase(ctx context.Context, o Options, p progress, chat paths) ([2]*throughputRun, error) {
-	tp := [2]*throughputRun{{}, {}}
+func throughputPhase(ctx context.Context, o Options, p progress, chat paths) ([]*throughputRun, error) {
+	tp := make([]*throughputRun, len(chat))
+	for i := range tp {
+		tp[i] = &throughputRun{}
+	}
 	rounds := max(1, int((o.Duration+roundTime-1)/roundTime))
-	desc := fmt.Sprintf("throughput c=%d, direct and gateway in turns", o.Concurrency)
-	err := phase(p, desc, 0, 2*o.Duration, func(done *atomic.Int64) error {
-		for i := range rounds {
+	desc := fmt.Sprintf("throughput c=%d, %s", o.Concurrency, chat.turns())
+	err := phase(p, desc, 0, time.Duration(len(chat))*o.Duration, func(done *atomic.Int64) error {
+		for r := range rounds {
 			d := o.Duration / time.Duration(rounds)
-			if i == rounds-1 {
+			if r == rounds-1 {
 				d = o.Duration - d*time.Duration(rounds-1)
 			}
-			if err := tp[0].concurrent(ctx, chat.direct, o.Concurrency, d, done); err != nil {
-				return err
-			}
-			if err := tp[1].concurrent(ctx, chat.gateway, o.Concurrency, d, done); err != nil {
-				return err
+			for i, e := range chat {
+				if err := tp[i].concurrent(ctx, e, o.Concurrency, d, done); err != nil {
+					return err
+				}
 			}
 		}
-		return errors.Join(tp[0].check(), tp[1].check())
+		errs := make([]error, len(tp))
+		for i, run := range tp {
+			if err := run.check(); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", chat[i].name, err)
+			}
+		}
+		return errors.Join(errs...)
 	})
 	return tp, err
 }
 
 // streamPhase opens Streams streams on each path, one at a time, in blocks.
-func streamPhase(ctx context.Context, o Options, p progress, stream paths) ([2]*streamRun, error) {
-	st := [2]*streamRun{newStreamRun(o.Streams), newStreamRun(o.Streams)}
-	err := phase(p, "streams, direct and gateway in turns", 2*int64(o.Streams), 0, func(done *atomic.Int64) error {
+func streamPhase(ctx context.Context, o Options, p progress, stream paths) ([]*streamRun, error) {
+	st := make([]*streamRun, len(stream))
+	for i := range st {
+		st[i] = newStreamRun(o.Streams)
+	}
+	total := int64(len(stream)) * int64(o.Streams)
+	err := phase(p, "streams, "+stream.turns(), total, 0, func(done *atomic.Int64) error {
 		for sent := 0; sent < o.Streams; sent += streamBlock {
 			n := min(streamBlock, o.Streams-sent)
-			if err := st[0].sequential(ctx, stream.direct, n, done); err != nil {
-				return err
-			}
-			if err := st[1].sequential(ctx, stream.gateway, n, done); err != nil {
-				return err
+			for i, e := range stream {
+				if err := st[i].sequential(ctx, e, n, done); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -305,17 +395,17 @@ func streamPhase(ctx context.Context, o Options, p progress, stream paths) ([2]*
 func warmUp(ctx context.Context, o Options, p progress, chat, stream paths) error {
 	streams := min(o.Warmup, 20)
 	burst := min(o.Duration/10, 500*time.Millisecond)
-	total := 2 * int64(o.Warmup+streams)
+	total := int64(len(chat)) * int64(o.Warmup+streams)
 	return phase(p, "warm-up", total, 0, func(done *atomic.Int64) error {
-		for i, e := range []*endpoint{chat.direct, chat.gateway} {
+		for i, e := range chat {
 			run := newLatencyRun(0, false)
 			if err := run.sequential(ctx, e, o.Warmup, done); err != nil {
 				return err
 			}
 			if err := run.check(); err != nil {
-				return err
+				return fmt.Errorf("%s: %w", e.name, err)
 			}
-			if err := newStreamRun(0).sequential(ctx, []*endpoint{stream.direct, stream.gateway}[i], streams, done); err != nil {
+			if err := newStreamRun(0).sequential(ctx, stream[i], streams, done); err != nil {
 				return err
 			}
 			var tp throughputRun
@@ -360,16 +450,16 @@ func (r *Runner) profile(ctx context.Context, o Options, p progress, upstreamURL
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
-	chat, err := newPaths(ctx, o, upstreamURL, gw.URL(), false)
+	e, err := gatewayEndpoint(ctx, o, "gateway", gw)
 	if err == nil {
 		err = phase(p, fmt.Sprintf("cpu profile of the gateway at c=%d", o.Concurrency), 0, o.Duration, func(done *atomic.Int64) error {
 			var tp throughputRun
-			if err := tp.concurrent(ctx, chat.gateway, o.Concurrency, o.Duration, done); err != nil {
+			if err := tp.concurrent(ctx, e, o.Concurrency, o.Duration, done); err != nil {
 				return err
 			}
 			return tp.check()
 		})
-		chat.close()
+		closeIdle(e)
 	}
 	if cerr := gw.Close(); err == nil && cerr != nil {
 		err = cerr

@@ -3,7 +3,12 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +110,105 @@ func TestRunRedisUnreachable(t *testing.T) {
 		Launcher: InProcess{}, RedisAddr: addr}
 	_, err = r.Run(context.Background())
 	require.ErrorContains(t, err, "redis "+addr+": ping")
+}
+
+// goProxy is a reference proxy in process: httputil's reverse proxy,
+// flushing every write, in front of the upstream.
+type goProxy struct{}
+
+func (goProxy) Name() string { return "goproxy" }
+
+func (goProxy) Start(_ context.Context, upstreamURL string) (Proxy, error) {
+	u, err := url.Parse(upstreamURL)
+	if err != nil {
+		return nil, err
+	}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	rp.FlushInterval = -1
+	srv := httptest.NewServer(rp)
+	return &goProxyServer{srv: srv}, nil
+}
+
+type goProxyServer struct{ srv *httptest.Server }
+
+func (g *goProxyServer) URL() string      { return g.srv.URL }
+func (g *goProxyServer) Describe() string { return "in process" }
+func (g *goProxyServer) Close() error {
+	g.srv.Close()
+	return nil
+}
+
+// failingReference fails to start.
+type failingReference struct{}
+
+func (failingReference) Name() string { return "broken" }
+
+func (failingReference) Start(context.Context, string) (Proxy, error) {
+	return nil, errors.New("no such proxy")
+}
+
+// TestRunWithReference runs the main phases on three paths, the third a
+// reference proxy in process, and checks each side is whole.
+func TestRunWithReference(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var progressOut bytes.Buffer
+	r := Runner{
+		Options:   Options{Requests: 60, Warmup: 10, Duration: 200 * time.Millisecond, Concurrency: 4, Streams: 20, Chunks: 3},
+		Launcher:  InProcess{},
+		Pinning:   Pinning{Reason: "test"},
+		Progress:  &progressOut,
+		Reference: goProxy{},
+	}
+	rep, err := r.Run(ctx)
+	require.NoError(t, err)
+	for _, s := range []Side{rep.Direct, rep.Gateway} {
+		require.Equal(t, 60, s.Latency.N)
+		require.Equal(t, 20, s.TTFT.N)
+		require.Zero(t, s.Errors)
+	}
+	requireReferenceSide(t, rep, "goproxy")
+	require.Equal(t, "in process", rep.ReferenceProcess)
+	require.Equal(t, 60, rep.Overhead.N, "the overhead header is the gateway's alone")
+	require.Equal(t, 140, rep.FramesSent)
+	out := progressOut.String()
+	for _, want := range []string{
+		"bench: starting goproxy...",
+		"bench: warm-up: 60 done", // three paths of 10 requests and 10 streams
+		"bench: latency c=1, direct, gateway and goproxy in turns: 180 done",
+		"bench: throughput c=4, direct, gateway and goproxy in turns...",
+		"bench: streams, direct, gateway and goproxy in turns: 60 done",
+		"bench: auth and limits c=1, gateways in turns",
+	} {
+		require.Contains(t, out, want)
+	}
+	require.NotContains(t, out[strings.Index(out, "auth and limits"):], "goproxy", "the reference is not in the auth phase")
+}
+
+func TestRunReferenceFails(t *testing.T) {
+	r := Runner{Options: Options{Requests: 10, Warmup: 1, Duration: 50 * time.Millisecond, Concurrency: 2, Streams: 2, Chunks: 1},
+		Launcher: InProcess{}, Reference: failingReference{}}
+	_, err := r.Run(context.Background())
+	require.ErrorContains(t, err, "reference broken: no such proxy")
+}
+
+func TestPathsTurns(t *testing.T) {
+	tests := []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"direct"}, "direct alone"},
+		{[]string{"direct", "gateway"}, "direct and gateway in turns"},
+		{[]string{"direct", "gateway", "nginx"}, "direct, gateway and nginx in turns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			var ps paths
+			for _, n := range tt.names {
+				ps = append(ps, &endpoint{name: n})
+			}
+			require.Equal(t, tt.want, ps.turns())
+		})
+	}
 }
