@@ -110,11 +110,26 @@ func (ag *authGateways) close() error {
 	return errors.Join(errs...)
 }
 
+// authEndpoint is gatewayEndpoint with a prompt no earlier request sent,
+// on every gateway of the phase alike: the tokens-per-minute rule then
+// counts each prompt afresh, as it would in real traffic, instead of
+// finding the count in its cache.
+func authEndpoint(ctx context.Context, o Options, name string, gw Gateway) (*endpoint, error) {
+	e, err := gatewayEndpoint(ctx, o, name, gw)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.freshPrompts(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
 // startAuth launches the embedded gateway and, when redisAddr is set, the
 // shared one, next to off (the main gateway).
 func (r *Runner) startAuth(ctx context.Context, o Options, upstreamURL string, off Gateway) (*authGateways, error) {
 	ag := &authGateways{}
-	e, err := gatewayEndpoint(ctx, o, authOffName, off)
+	e, err := authEndpoint(ctx, o, authOffName, off)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +158,7 @@ func (r *Runner) startAuth(ctx context.Context, o Options, upstreamURL string, o
 		if s.Limits == limits.StoreRedis {
 			ag.sharedURL = gw.URL()
 		}
-		e, err := gatewayEndpoint(ctx, o, names[i], gw)
+		e, err := authEndpoint(ctx, o, names[i], gw)
 		if err != nil {
 			_ = ag.close()
 			return nil, err
@@ -280,7 +295,7 @@ func (run *pingRun) sequential(ctx context.Context, c *redis.Client, n int, done
 
 // writeTable prints the auth and limits table.
 func (a *AuthLimits) writeTable(w io.Writer) error {
-	fmt.Fprintf(w, "\nauth and limits at c=1: %d requests per gateway, in turns of %d; added is vs auth off\n",
+	fmt.Fprintf(w, "\nauth and limits at c=1: %d requests per gateway, in turns of %d, every prompt new; added is vs auth off\n",
 		a.Requests, latencyBlock)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	const nameWidth = 36

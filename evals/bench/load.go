@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +20,7 @@ import (
 // gateway's route, which the fake upstream answers all the same.
 func chatBody(model string, stream bool) []byte {
 	b := []byte(`{"model":"` + model + `","messages":[{"role":"system","content":"You are terse."},` +
-		`{"role":"user","content":"Say hello to the benchmark in a few words."}],"max_tokens":32`)
+		`{"role":"user","content":"Say hello to the benchmark in a few words, request ` + string(seqMark) + `."}],"max_tokens":32`)
 	if stream {
 		b = append(b, `,"stream":true,"stream_options":{"include_usage":true}`...)
 	}
@@ -48,6 +50,43 @@ type endpoint struct {
 	// base is copied for each request; only its Body differs.
 	base *http.Request
 	body []byte
+	// seqAt, when not -1, is the offset in body of a field of seqDigits
+	// hex digits that each request overwrites with a number of its own,
+	// so that no two prompts are alike (see freshPrompts).
+	seqAt int
+	seq   atomic.Uint64
+}
+
+// seqDigits is the width of an endpoint's per-request number.
+const seqDigits = 8
+
+// seqMark is the placeholder chatBody puts in the prompt for it.
+var seqMark = []byte("#" + strings.Repeat("0", seqDigits))
+
+// freshPrompts makes e send a prompt no earlier request sent: a gateway
+// that counts prompt tokens then pays for counting each one rather than
+// answering from its cache.
+func (e *endpoint) freshPrompts() error {
+	i := bytes.Index(e.body, seqMark)
+	if i < 0 {
+		return fmt.Errorf("%s: the request body has no sequence field", e.name)
+	}
+	e.seqAt = i + 1
+	return nil
+}
+
+// requestBody is the body of the next request.
+func (e *endpoint) requestBody() []byte {
+	if e.seqAt < 0 {
+		return e.body
+	}
+	b := slices.Clone(e.body)
+	n := e.seq.Add(1)
+	for i := e.seqAt + seqDigits - 1; i >= e.seqAt; i-- {
+		b[i] = "0123456789abcdef"[n&0xf]
+		n >>= 4
+	}
+	return b
 }
 
 func newEndpoint(ctx context.Context, name string, rt http.RoundTripper, url string, body []byte) (*endpoint, error) {
@@ -58,13 +97,13 @@ func newEndpoint(ctx context.Context, name string, rt http.RoundTripper, url str
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "*/*")
 	req.ContentLength = int64(len(body))
-	return &endpoint{name: name, rt: rt, base: req, body: body}, nil
+	return &endpoint{name: name, rt: rt, base: req, body: body, seqAt: -1}, nil
 }
 
 // send starts one request. The caller reads and closes the body.
 func (e *endpoint) send() (*http.Response, error) {
 	r := *e.base
-	r.Body = io.NopCloser(bytes.NewReader(e.body))
+	r.Body = io.NopCloser(bytes.NewReader(e.requestBody()))
 	resp, err := e.rt.RoundTrip(&r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.name, err)
