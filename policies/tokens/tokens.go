@@ -1,7 +1,8 @@
 // Package tokens counts prompt tokens the way OpenAI does, before a request
-// is sent, so limits can reserve tokens up front. Encodings are compiled into
-// the binary (github.com/pkoukk/tiktoken-go-loader); nothing is downloaded at
-// run time. Each encoding is loaded once per process, on first use.
+// is sent, so limits can reserve tokens up front. Token ids are tiktoken's,
+// computed by package bpe from rank files compiled into the binary
+// (github.com/pkoukk/tiktoken-go-loader); nothing is downloaded at run time.
+// Each encoding is loaded once per process, on first use.
 package tokens
 
 import (
@@ -9,14 +10,13 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pkoukk/tiktoken-go"
-	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
+	"github.com/ragway/ragway/policies/tokens/bpe"
 )
 
 // Encoding names.
 const (
-	CL100K = "cl100k_base"
-	O200K  = "o200k_base"
+	CL100K = bpe.CL100K
+	O200K  = bpe.O200K
 )
 
 // MaxTextBytes bounds how much text one call encodes. Longer text is counted
@@ -47,9 +47,8 @@ func EncodingFor(model string) string {
 }
 
 var (
-	loaderOnce sync.Once
-	encMu      sync.Mutex
-	encs       = map[string]*encodingEntry{}
+	encMu sync.Mutex
+	encs  = map[string]*encodingEntry{}
 )
 
 type encodingEntry struct {
@@ -61,12 +60,11 @@ type encodingEntry struct {
 // encoder is a loaded encoding and its name.
 type encoder struct {
 	name string
-	tk   *tiktoken.Tiktoken
+	tk   *bpe.Encoding
 }
 
 // encoding returns the process-wide encoder for name, loading it once.
 func encoding(name string) (*encoder, error) {
-	loaderOnce.Do(func() { tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader()) })
 	encMu.Lock()
 	e, ok := encs[name]
 	if !ok {
@@ -75,7 +73,7 @@ func encoding(name string) (*encoder, error) {
 	}
 	encMu.Unlock()
 	e.once.Do(func() {
-		tk, err := tiktoken.GetEncoding(name)
+		tk, err := bpe.Load(name)
 		if err != nil {
 			e.err = fmt.Errorf("load encoding %s: %w", name, err)
 			return
@@ -86,7 +84,7 @@ func encoding(name string) (*encoder, error) {
 }
 
 // Preload loads the encodings so the first request does not pay for it
-// (about a second of CPU and tens of MB per encoding; see the package tests).
+// (tens of milliseconds and a few MB per encoding; see the package tests).
 func Preload(names ...string) error {
 	if len(names) == 0 {
 		names = []string{CL100K, O200K}
@@ -131,10 +129,10 @@ func countText(e *encoder, text string) int {
 		return 0
 	}
 	if len(text) <= MaxTextBytes {
-		return cachedCount(e.name, text, func(s string) int { return len(e.tk.EncodeOrdinary(s)) })
+		return cachedCount(e.name, text, e.tk.Count)
 	}
 	head := text[:MaxTextBytes]
-	n := len(e.tk.EncodeOrdinary(head))
+	n := e.tk.Count(head)
 	// Extrapolate by bytes, rounding up.
 	return int((int64(n)*int64(len(text)) + int64(MaxTextBytes) - 1) / int64(MaxTextBytes))
 }
