@@ -16,8 +16,10 @@ import (
 )
 
 // MaxAuthAddedP99 is the speed goal of API-key auth with limits kept in
-// process: what it adds to the p99 latency at concurrency 1 over the same
-// gateway with auth off.
+// process: what it adds to the p99 of the gateway's own time per request
+// (its X-Ragway-Overhead-Ms header) at concurrency 1 over the same gateway
+// with auth off. The end-to-end p99 is printed beside it, but on a shared
+// virtual machine two identical runs of it differ by more than this goal.
 const MaxAuthAddedP99 = 20 * time.Microsecond
 
 // AuthRow is one gateway of the auth and limits phase.
@@ -27,7 +29,14 @@ type AuthRow struct {
 	// AddedP50 and AddedP99 compare with the gateway with auth off.
 	AddedP50 time.Duration `json:"added_p50_ns"`
 	AddedP99 time.Duration `json:"added_p99_ns"`
-	Errors   int64         `json:"errors"`
+	// Own is the gateway's own time per request, from its
+	// X-Ragway-Overhead-Ms header: the client's latency without the network
+	// and the upstream. AddedOwnP50 and AddedOwnP99 compare it with the
+	// gateway with auth off.
+	Own         Summary       `json:"own_time"`
+	AddedOwnP50 time.Duration `json:"added_own_p50_ns"`
+	AddedOwnP99 time.Duration `json:"added_own_p99_ns"`
+	Errors      int64         `json:"errors"`
 }
 
 // AuthLimits is what API-key auth and rate limits add per request at
@@ -55,7 +64,7 @@ type AuthLimits struct {
 	// SharedAddedInGatewayTrips is Shared.AddedP50 over SharedStore.P50:
 	// the added latency in round trips as the gateway itself sees them.
 	SharedAddedInGatewayTrips float64 `json:"shared_added_p50_in_gateway_round_trips"`
-	// EmbeddedPass says whether Embedded.AddedP99 ≤ MaxAuthAddedP99.
+	// EmbeddedPass says whether Embedded.AddedOwnP99 ≤ MaxAuthAddedP99.
 	EmbeddedPass bool `json:"embedded_pass"`
 }
 
@@ -67,8 +76,10 @@ func (a *AuthLimits) evaluate() {
 		}
 		row.AddedP50 = row.Latency.P50 - a.Off.Latency.P50
 		row.AddedP99 = row.Latency.P99 - a.Off.Latency.P99
+		row.AddedOwnP50 = row.Own.P50 - a.Off.Own.P50
+		row.AddedOwnP99 = row.Own.P99 - a.Off.Own.P99
 	}
-	a.EmbeddedPass = a.Embedded.Latency.N > 0 && a.Off.Latency.N > 0 && a.Embedded.AddedP99 <= MaxAuthAddedP99
+	a.EmbeddedPass = a.Embedded.Own.N > 0 && a.Off.Own.N > 0 && a.Embedded.AddedOwnP99 <= MaxAuthAddedP99
 	a.SharedRoundTrips = 0
 	if a.Shared != nil {
 		a.SharedRoundTrips = ratioD(a.Shared.AddedP99, a.RedisPing.P50)
@@ -219,7 +230,7 @@ func runAuth(ctx context.Context, o Options, p progress, ag *authGateways) (*Aut
 	}
 	lat := make([]*latencyRun, len(ag.chat))
 	for i := range lat {
-		lat[i] = newLatencyRun(o.Requests, false)
+		lat[i] = newLatencyRun(o.Requests, true)
 	}
 	pings := newPingRun(o.Requests)
 	var before storeSnapshot
@@ -257,7 +268,8 @@ func runAuth(ctx context.Context, o Options, p progress, ag *authGateways) (*Aut
 	}
 	rows := make([]AuthRow, len(ag.chat))
 	for i, e := range ag.chat {
-		rows[i] = AuthRow{Name: e.name, Latency: Summarize(lat[i].samples), Errors: lat[i].errors}
+		rows[i] = AuthRow{Name: e.name, Latency: Summarize(lat[i].samples), Own: Summarize(lat[i].overhead),
+			Errors: lat[i].errors}
 	}
 	res := &AuthLimits{Requests: o.Requests, Off: rows[0], Embedded: rows[1]}
 	if len(rows) > 2 {
@@ -295,7 +307,8 @@ func (run *pingRun) sequential(ctx context.Context, c *redis.Client, n int, done
 
 // writeTable prints the auth and limits table.
 func (a *AuthLimits) writeTable(w io.Writer) error {
-	fmt.Fprintf(w, "\nauth and limits at c=1: %d requests per gateway, in turns of %d, every prompt new; added is vs auth off\n",
+	fmt.Fprintf(w, "\nauth and limits at c=1: %d requests per gateway, in turns of %d, every prompt new; added is vs auth off;\n"+
+		"own is the gateway's own time per request (X-Ragway-Overhead-Ms), without the network and the upstream\n",
 		a.Requests, latencyBlock)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	const nameWidth = 36
@@ -306,23 +319,26 @@ func (a *AuthLimits) writeTable(w io.Writer) error {
 		}
 		fmt.Fprintln(tw)
 	}
-	row("gateway", "p50", "p99", "added p50", "added p99", "errors", "target")
-	row(a.Off.Name, us(a.Off.Latency.P50), us(a.Off.Latency.P99), "-", "-", fmt.Sprint(a.Off.Errors), "")
+	row("gateway", "p50", "p99", "added p50", "added p99", "own p50", "own p99", "own added p99", "errors", "target")
+	row(a.Off.Name, us(a.Off.Latency.P50), us(a.Off.Latency.P99), "-", "-", us(a.Off.Own.P50), us(a.Off.Own.P99), "-",
+		fmt.Sprint(a.Off.Errors), "")
 	e := a.Embedded
 	res := "FAIL"
 	if a.EmbeddedPass {
 		res = "PASS"
 	}
-	row(e.Name, us(e.Latency.P50), us(e.Latency.P99), signedUS(e.AddedP50), signedUS(e.AddedP99), fmt.Sprint(e.Errors),
-		fmt.Sprintf("added p99 ≤ %s: %s", us(MaxAuthAddedP99), res))
+	row(e.Name, us(e.Latency.P50), us(e.Latency.P99), signedUS(e.AddedP50), signedUS(e.AddedP99), us(e.Own.P50),
+		us(e.Own.P99), signedUS(e.AddedOwnP99), fmt.Sprint(e.Errors),
+		fmt.Sprintf("own added p99 ≤ %s: %s", us(MaxAuthAddedP99), res))
 	if s := a.Shared; s != nil {
-		row(s.Name, us(s.Latency.P50), us(s.Latency.P99), signedUS(s.AddedP50), signedUS(s.AddedP99), fmt.Sprint(s.Errors),
+		row(s.Name, us(s.Latency.P50), us(s.Latency.P99), signedUS(s.AddedP50), signedUS(s.AddedP99), us(s.Own.P50),
+			us(s.Own.P99), signedUS(s.AddedOwnP99), fmt.Sprint(s.Errors),
 			fmt.Sprintf("added p50 = %.2f× its Redis round trip", a.SharedAddedInGatewayTrips))
-		row("Redis round trip in the gateway", us(a.SharedStore.P50), "", "", "", "",
+		row("Redis round trip in the gateway", us(a.SharedStore.P50), "", "", "", "", "", "", "",
 			fmt.Sprintf("%.2f per request, mean %s", a.SharedStore.PerRequest, us(a.SharedStore.Mean)))
-		row("Redis round trip (PING from bench)", us(a.RedisPing.P50), us(a.RedisPing.P99), "", "", "", "")
+		row("Redis round trip (PING from bench)", us(a.RedisPing.P50), us(a.RedisPing.P99), "", "", "", "", "", "", "")
 	} else {
-		row(authSharedName, "skipped", "", "", "", "", "")
+		row(authSharedName, "skipped", "", "", "", "", "", "", "", "")
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)

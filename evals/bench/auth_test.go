@@ -88,19 +88,23 @@ func TestAuthGatewayRequiresKey(t *testing.T) {
 func TestAuthLimitsTable(t *testing.T) {
 	us := time.Microsecond
 	a := &AuthLimits{Requests: 1000,
-		Off:      AuthRow{Name: authOffName, Latency: Summary{N: 1000, P50: 100 * us, P99: 200 * us}},
-		Embedded: AuthRow{Name: authEmbeddedName, Latency: Summary{N: 1000, P50: 105 * us, P99: 215 * us}},
+		Off: AuthRow{Name: authOffName, Latency: Summary{N: 1000, P50: 100 * us, P99: 200 * us},
+			Own: Summary{N: 1000, P50: 10 * us, P99: 30 * us}},
+		Embedded: AuthRow{Name: authEmbeddedName, Latency: Summary{N: 1000, P50: 105 * us, P99: 260 * us},
+			Own: Summary{N: 1000, P50: 16 * us, P99: 45 * us}},
 	}
 	a.evaluate()
-	require.Equal(t, 15*us, a.Embedded.AddedP99)
-	require.True(t, a.EmbeddedPass)
+	require.Equal(t, 60*us, a.Embedded.AddedP99)
+	require.Equal(t, 15*us, a.Embedded.AddedOwnP99)
+	require.True(t, a.EmbeddedPass, "judged on the gateway's own time")
 	var out bytes.Buffer
 	require.NoError(t, a.writeTable(&out))
-	require.Contains(t, out.String(), "added p99 ≤ 20.0 µs: PASS")
+	require.Contains(t, out.String(), "own added p99 ≤ 20.0 µs: PASS")
 	require.Contains(t, out.String(), "shared row skipped")
 
-	a.Embedded.Latency.P99 = 230 * us
-	a.Shared = &AuthRow{Name: authSharedName, Latency: Summary{N: 1000, P50: 150 * us, P99: 300 * us}}
+	a.Embedded.Own.P99 = 51 * us
+	a.Shared = &AuthRow{Name: authSharedName, Latency: Summary{N: 1000, P50: 150 * us, P99: 300 * us},
+		Own: Summary{N: 1000, P50: 60 * us, P99: 130 * us}}
 	a.RedisPing = Summary{N: 1000, P50: 50 * us, P99: 90 * us}
 	a.RedisAddr = "127.0.0.1:6390"
 	a.SharedStore = StoreCalls{PerRequest: 1, Mean: 45 * us, P50: 40 * us}
@@ -110,13 +114,15 @@ func TestAuthLimitsTable(t *testing.T) {
 	require.InDelta(t, 1.25, a.SharedAddedInGatewayTrips, 1e-9, "added p50 50 µs over a 40 µs round trip")
 	out.Reset()
 	require.NoError(t, a.writeTable(&out))
-	require.Contains(t, out.String(), "added p99 ≤ 20.0 µs: FAIL")
+	require.Contains(t, out.String(), "own added p99 ≤ 20.0 µs: FAIL")
+	require.Contains(t, out.String(), "+21.0 µs")
 	require.Contains(t, out.String(), "Redis round trip (PING from bench)")
 	require.Contains(t, out.String(), "added p50 = 1.25× its Redis round trip")
 	require.Contains(t, out.String(), "1.00 per request, mean 45.0 µs")
 	require.Contains(t, out.String(), "+100.0 µs")
 
-	a.Embedded.Latency.N = 0
+	a.Embedded.Own.P99 = 30 * us
+	a.Embedded.Own.N = 0
 	a.evaluate()
 	require.False(t, a.EmbeddedPass, "no samples is no pass")
 }

@@ -60,9 +60,11 @@ func TestRunInProcess(t *testing.T) {
 	require.Equal(t, 60, a.Requests)
 	for _, row := range []AuthRow{a.Off, a.Embedded} {
 		require.Equal(t, 60, row.Latency.N, row.Name)
+		require.Equal(t, 60, row.Own.N, row.Name+": every response has the overhead header")
 		require.Zero(t, row.Errors, row.Name)
 	}
 	require.Equal(t, a.Embedded.Latency.P99-a.Off.Latency.P99, a.Embedded.AddedP99)
+	require.Equal(t, a.Embedded.Own.P99-a.Off.Own.P99, a.Embedded.AddedOwnP99)
 	require.Equal(t, a.EmbeddedPass, rep.Targets[5].Pass)
 	if r.RedisAddr == "" {
 		require.Nil(t, a.Shared)
