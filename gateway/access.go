@@ -28,9 +28,9 @@ type access struct {
 	jwt       *jwtauth.Authenticator
 	authz     *rbac.Authorizer
 	limiter   limits.Limiter
-	// countTokens is true when a token rule exists, so prompts are counted
-	// only when a limit needs them.
-	countTokens bool
+	// tokenPlan is set when a token rule (tokens per minute, a budget)
+	// exists: a prompt is counted only when one applies to its caller.
+	tokenPlan *limits.Plan
 	metered     bool
 	// remote is true when limit state lives in another process (Redis):
 	// releasing a lease is then a round trip, made off the connection.
@@ -45,10 +45,11 @@ func openAccess(cfg *config.Config, prev *runtime, opts limits.Options) (*access
 	}
 	for _, r := range cfg.Limits.Rules {
 		if r.TokensPerMinute > 0 || r.Budget != nil {
-			a.countTokens = true
+			a.tokenPlan = limits.NewPlan(cfg.Limits.WithDefaults())
+			break
 		}
 	}
-	if a.countTokens {
+	if a.tokenPlan != nil {
 		// Load the tokenizer tables now rather than on the first request.
 		if err := tokens.Preload(); err != nil {
 			return nil, fmt.Errorf("load tokenizer: %w", err)
@@ -149,7 +150,7 @@ func (s *Server) admit(c *gin.Context, st *reqState, model string, count func() 
 		return nil
 	}
 	req := limits.Request{Tenant: st.principal.Tenant, Key: callerKey(st.principal), Model: model, MaxTokens: maxTokens}
-	if acc.countTokens {
+	if acc.tokenPlan != nil && acc.tokenPlan.CountsTokens(req) {
 		n, err := count()
 		if err != nil {
 			return err

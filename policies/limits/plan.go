@@ -118,7 +118,25 @@ func rateCheck(r *Rule, key, name string, rate int64, per time.Duration) Check {
 // are hashed.
 const maxSubject = 128
 
-func subjectFor(r *Rule, req Request) (string, bool) {
+// CountsTokens reports whether a token rule (tokens per minute or a budget)
+// applies to req, that is whether its prompt must be counted before
+// Acquire. A caller no token rule applies to is not counted at all.
+func (p *Plan) CountsTokens(req Request) bool {
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.TokensPerMinute <= 0 && r.Budget == nil {
+			continue
+		}
+		if _, ok := matchSubject(r, req); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// matchSubject returns the part of req that r's scope meters, and whether
+// r applies to it.
+func matchSubject(r *Rule, req Request) (string, bool) {
 	var s string
 	switch r.Scope {
 	case ScopeGlobal:
@@ -132,6 +150,14 @@ func subjectFor(r *Rule, req Request) (string, bool) {
 	}
 	if s == "" || !Glob(r.Match, s) {
 		return "", false
+	}
+	return s, true
+}
+
+func subjectFor(r *Rule, req Request) (string, bool) {
+	s, ok := matchSubject(r, req)
+	if !ok || r.Scope == ScopeGlobal {
+		return s, ok
 	}
 	if r.Scope == ScopeKey && req.Tenant != "" {
 		// A JWT subject is unique only within its tenant: the same subject

@@ -204,3 +204,34 @@ func TestReserveWithoutCompletion(t *testing.T) {
 		})
 	}
 }
+
+func TestCountsTokens(t *testing.T) {
+	cfg, err := Parse([]byte(`
+rules:
+  - {scope: global, requests_per_second: 100}
+  - {scope: tenant, match: "paying-*", tokens_per_minute: 1000}
+  - {scope: key, match: "k9*", budget: {tokens: 10, period: day}}
+  - {scope: model, match: "gpt-4*", requests_per_second: 5}
+  - {scope: key, match: "k1", requests_per_minute: 60}
+`))
+	require.NoError(t, err)
+	plan := NewPlan(cfg.WithDefaults())
+	tests := []struct {
+		req  Request
+		want bool
+	}{
+		{Request{Tenant: "paying-acme", Key: "k1", Model: "llama"}, true},     // the tenant's tokens per minute
+		{Request{Tenant: "free", Key: "k9x", Model: "llama"}, true},           // the key's budget
+		{Request{Tenant: "free", Key: "k1", Model: "gpt-4o"}, false},          // the model's rule is on requests
+		{Request{Tenant: "free", Key: "k1", Model: "llama"}, false},           // request rules only
+		{Request{Tenant: "", Key: "k2", Model: ""}, false},                    // nothing to match
+		{Request{Tenant: "paying", Key: "k1", Model: "gpt-3.5-turbo"}, false}, // globs are whole-string
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, plan.CountsTokens(tt.req), "%+v", tt.req)
+	}
+
+	global, err := Parse([]byte("rules: [{scope: global, tokens_per_minute: 1000}]"))
+	require.NoError(t, err)
+	require.True(t, NewPlan(global.WithDefaults()).CountsTokens(Request{}), "a global token rule applies to every caller")
+}
