@@ -31,15 +31,11 @@ type access struct {
 	// tokenPlan is set when a token rule (tokens per minute, a budget)
 	// exists: a prompt is counted only when one applies to its caller.
 	tokenPlan *limits.Plan
-	metered     bool
-	// remote is true when limit state lives in another process (Redis):
-	// releasing a lease is then a round trip, made off the connection.
-	remote bool
+	metered   bool
 }
 
 func openAccess(cfg *config.Config, prev *runtime, opts limits.Options) (*access, error) {
-	a := &access{authz: rbac.New(cfg.Roles), metered: len(cfg.Limits.Rules) > 0,
-		remote: cfg.Limits.Store == limits.StoreRedis}
+	a := &access{authz: rbac.New(cfg.Roles), metered: len(cfg.Limits.Rules) > 0}
 	if an := cfg.Auth.Anonymous; an.Enabled {
 		a.anonymous = &policies.Principal{Tenant: an.Tenant, Subject: "anonymous", Method: "anonymous", Roles: an.Roles}
 	}
@@ -189,18 +185,9 @@ func (s *Server) settle(st *reqState) {
 			// reservation rather than refund tokens that were spent.
 			charged.PromptTokens = lease.ReservedTokens()
 		}
-		if st.rt.access.remote {
-			// Released off the connection's goroutine: with a shared store
-			// it is a round trip that the client's next request on this
-			// connection should not wait for.
-			s.bg.Add(1)
-			go func() {
-				defer s.bg.Done()
-				s.release(lease, charged, st.id)
-			}()
-		} else {
-			s.release(lease, charged, st.id)
-		}
+		// Inline: memlimit releases in memory, and redislimit queues the
+		// release for its next Acquire's round trip.
+		s.release(lease, charged, st.id)
 	}
 	key := callerKey(st.principal)
 	s.metrics.usageRequests.WithLabelValues(st.principal.Tenant, key, st.route).Inc()

@@ -3,6 +3,12 @@
 // number of replicas together admit no more than the limits. It needs one
 // Redis (or a primary behind Sentinel); Redis Cluster is not supported since
 // the keys of one request may live in different slots.
+//
+// Releases are deferred: a release is queued and sent in the same pipeline
+// as the limiter's next Acquire, before it, or after ReleaseDelay when no
+// Acquire comes first. A steady stream of requests then costs one round
+// trip each instead of two; another replica sees a release at most
+// ReleaseDelay (plus a round trip) late, which only ever makes it stricter.
 package redislimit
 
 import (
@@ -13,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +48,26 @@ type Limiter struct {
 	leasePfx string
 	leaseSeq atomic.Uint64
 	closed   atomic.Bool
+
+	// mu guards pending, the releases not yet sent, and timer, armed while
+	// there are some; flushes counts timer flushes in progress.
+	mu      sync.Mutex
+	pending []scriptCall
+	timer   *time.Timer
+	flushes sync.WaitGroup
+	// loaded is set once both scripts are known to be in Redis's cache, so
+	// a pipeline can call them by hash.
+	loaded atomic.Bool
+}
+
+// ReleaseDelay is how long a release may wait for an Acquire to carry it
+// before it is sent on its own.
+const ReleaseDelay = 2 * time.Millisecond
+
+// scriptCall is one release waiting to be sent.
+type scriptCall struct {
+	keys []string
+	args []any
 }
 
 // sharedClient counts the limiters (a limiter and its reloads) using one
@@ -109,6 +136,13 @@ func (l *Limiter) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	l.mu.Lock()
+	l.stopTimer()
+	l.mu.Unlock()
+	l.flushes.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	l.flush(ctx)
+	cancel()
 	if l.shared.refs.Add(-1) == 0 && l.shared.owned {
 		if err := l.client.Close(); err != nil {
 			return fmt.Errorf("close redis limiter: %w", err)
@@ -141,7 +175,7 @@ func (l *Limiter) Acquire(ctx context.Context, req limits.Request) (*limits.Leas
 		args = append(args, kindCode(c.Kind), c.Limit, c.Interval, c.Cost, int64(limits.Micros(c.PeriodEnd)))
 	}
 	start := time.Now()
-	res, err := acquireScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	res, err := l.acquire(ctx, keys, args)
 	l.opts.OnStoreCall("acquire", time.Since(start))
 	if err != nil {
 		return l.storeFailed(ctx, "acquire", err)
@@ -168,6 +202,124 @@ func (l *Limiter) Acquire(ctx context.Context, req limits.Request) (*limits.Leas
 	}), nil
 }
 
+// acquire runs the acquire script, preceded in one pipeline by the
+// releases waiting to be sent.
+func (l *Limiter) acquire(ctx context.Context, keys []string, args []any) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	pending := l.takePending()
+	if len(pending) == 0 {
+		return acquireScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	}
+	// The releases must not be lost with a caller who leaves: the pipeline
+	// is bounded by the client's read and write timeouts instead.
+	ctx = context.WithoutCancel(ctx)
+	if !l.scriptsLoaded(ctx) {
+		l.send(ctx, pending)
+		return acquireScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	}
+	pipe := l.client.Pipeline()
+	rels := make([]*redis.Cmd, len(pending))
+	for i, p := range pending {
+		rels[i] = releaseScript.EvalSha(ctx, pipe, p.keys, p.args...)
+	}
+	acq := acquireScript.EvalSha(ctx, pipe, keys, args...)
+	_, _ = pipe.Exec(ctx) // each command's error is read below
+	l.retryReleases(ctx, pending, rels)
+	if err := acq.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Redis lost its script cache (a restart): the script did not run.
+		l.loaded.Store(false)
+		return acquireScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	}
+	return acq.Int64Slice()
+}
+
+// scriptsLoaded makes sure both scripts are in Redis's cache.
+func (l *Limiter) scriptsLoaded(ctx context.Context) bool {
+	if l.loaded.Load() {
+		return true
+	}
+	if releaseScript.Load(ctx, l.client).Err() != nil || acquireScript.Load(ctx, l.client).Err() != nil {
+		return false
+	}
+	l.loaded.Store(true)
+	return true
+}
+
+// retryReleases reruns, one by one, the releases Redis did not know the
+// script of (they did not run), and reports the ones that failed.
+func (l *Limiter) retryReleases(ctx context.Context, pending []scriptCall, cmds []*redis.Cmd) {
+	for i, c := range cmds {
+		err := c.Err()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			l.loaded.Store(false)
+			err = releaseScript.Run(ctx, l.client, pending[i].keys, pending[i].args...).Err()
+		}
+		if err != nil {
+			_, _ = l.storeFailed(ctx, "release", err)
+		}
+	}
+}
+
+// send sends releases in one pipeline, outside an Acquire.
+func (l *Limiter) send(ctx context.Context, pending []scriptCall) {
+	if len(pending) == 0 {
+		return
+	}
+	start := time.Now()
+	if !l.scriptsLoaded(ctx) {
+		for _, p := range pending {
+			if err := releaseScript.Run(ctx, l.client, p.keys, p.args...).Err(); err != nil {
+				_, _ = l.storeFailed(ctx, "release", err)
+			}
+		}
+		l.opts.OnStoreCall("release", time.Since(start))
+		return
+	}
+	pipe := l.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(pending))
+	for i, p := range pending {
+		cmds[i] = releaseScript.EvalSha(ctx, pipe, p.keys, p.args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	l.opts.OnStoreCall("release", time.Since(start))
+	l.retryReleases(ctx, pending, cmds)
+}
+
+// takePending returns the releases waiting to be sent and disarms the
+// timer.
+func (l *Limiter) takePending() []scriptCall {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.pending
+	if len(p) == 0 {
+		return nil
+	}
+	l.pending = nil
+	l.stopTimer()
+	return p
+}
+
+// stopTimer disarms the flush timer; l.mu is held.
+func (l *Limiter) stopTimer() {
+	if l.timer != nil && l.timer.Stop() {
+		l.flushes.Done() // it will not run
+	}
+	l.timer = nil
+}
+
+// flush sends what is pending.
+func (l *Limiter) flush(ctx context.Context) { l.send(ctx, l.takePending()) }
+
+// timerFlush is the timer's: it sends what no Acquire carried.
+func (l *Limiter) timerFlush() {
+	defer l.flushes.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	l.flush(ctx)
+}
+
 func (l *Limiter) release(ctx context.Context, leaseID string, checks []limits.Check, reserve int64, u limits.Usage) error {
 	diff := int64(max(u.PromptTokens, 0)) + int64(max(u.CompletionTokens, 0)) - reserve
 	keys := make([]string, 0, len(checks))
@@ -184,6 +336,18 @@ func (l *Limiter) release(ctx context.Context, leaseID string, checks []limits.C
 	if len(keys) == 0 || (diff == 0 && !hasConcurrency(checks)) {
 		return nil
 	}
+	l.mu.Lock()
+	if !l.closed.Load() {
+		l.pending = append(l.pending, scriptCall{keys: keys, args: args})
+		if l.timer == nil {
+			l.flushes.Add(1)
+			l.timer = time.AfterFunc(ReleaseDelay, l.timerFlush)
+		}
+		l.mu.Unlock()
+		return nil
+	}
+	l.mu.Unlock()
+	// A closed limiter (replaced by a reload) sends at once.
 	start := time.Now()
 	err := releaseScript.Run(ctx, l.client, keys, args...).Err()
 	l.opts.OnStoreCall("release", time.Since(start))

@@ -128,9 +128,9 @@ func TestRedisUnreachable(t *testing.T) {
 	}
 }
 
-// TestRedisStopsMidway: a lease taken while Redis answered cannot be
-// released once it stops; the failure is returned and counted, and the slot
-// is left to expire.
+// TestReleaseFailureIsReported: a lease taken while Redis answered cannot
+// be released once it stops. Release only queues it, so the failure is
+// reported and counted when it is sent, and the slot is left to expire.
 func TestReleaseFailureIsReported(t *testing.T) {
 	cfg := redisConfig(t, limits.Rule{Scope: "key", Concurrency: 1})
 	var errs storeErrors
@@ -139,11 +139,13 @@ func TestReleaseFailureIsReported(t *testing.T) {
 	lease, err := l.Acquire(t.Context(), limits.Request{Key: "k"})
 	require.NoError(t, err)
 	require.NoError(t, l.client.Close()) // the connection is gone
-	err = lease.Release(t.Context(), limits.Usage{})
-	require.Error(t, err)
+	require.NoError(t, lease.Release(t.Context(), limits.Usage{}))
+	require.Eventually(t, func() bool { return len(errs.list()) == 1 }, 5*time.Second, time.Millisecond,
+		"sent after ReleaseDelay, it fails")
 	require.Equal(t, []string{"release"}, errs.list())
 	require.NoError(t, lease.Release(t.Context(), limits.Usage{})) // once only
 	require.Error(t, l.Close())                                    // its client is already closed
+	require.Equal(t, []string{"release"}, errs.list(), "nothing was left to send")
 	// The slot is still held in Redis until it expires.
 	other, err := New(cfg, limits.Options{})
 	require.NoError(t, err)
@@ -199,12 +201,19 @@ func contextWithCancel(t *testing.T) (ctx context.Context, cancel context.Cancel
 }
 
 // TestOneRoundTripPerAcquire checks every admission is one call to Redis
-// on the request path, and the release one more after it, each timed.
+// on the request path, carrying the release of the request before it; the
+// last release goes on its own after ReleaseDelay.
 func TestOneRoundTripPerAcquire(t *testing.T) {
-	cfg := redisConfig(t, limits.Rule{Scope: "key", RequestsPerMinute: 100, TokensPerMinute: 10000, Concurrency: 4})
+	cfg := redisConfig(t, limits.Rule{Scope: "key", RequestsPerMinute: 100, TokensPerMinute: 10000, Concurrency: 1})
 	var mu sync.Mutex
 	calls := map[string][]time.Duration{}
-	l, err := New(cfg, limits.Options{OnStoreCall: func(op string, d time.Duration) {
+	count := func(op string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(calls[op])
+	}
+	var errs storeErrors
+	l, err := New(cfg, limits.Options{OnStoreError: errs.record, OnStoreCall: func(op string, d time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		calls[op] = append(calls[op], d)
@@ -212,20 +221,74 @@ func TestOneRoundTripPerAcquire(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { require.NoError(t, l.Close()) }()
 	for i := range 5 {
+		// Concurrency 1: each admission needs the previous release applied
+		// first, in the same round trip.
 		lease, err := l.Acquire(t.Context(), limits.Request{Key: "k", PromptTokens: 10})
-		require.NoError(t, err)
-		mu.Lock()
-		require.Len(t, calls["acquire"], i+1, "one call per admission")
-		mu.Unlock()
+		require.NoError(t, err, "request %d", i)
+		require.Equal(t, i+1, count("acquire"), "one call per admission")
 		require.NoError(t, lease.Release(t.Context(), limits.Usage{PromptTokens: 10, CompletionTokens: 3}))
 	}
+	require.LessOrEqual(t, count("release"), 1, "releases rode the next acquire")
+	require.Eventually(t, func() bool { return count("release") >= 1 }, 5*time.Second, time.Millisecond,
+		"the last release is sent on its own")
+	require.Empty(t, errs.list())
 	mu.Lock()
 	defer mu.Unlock()
-	require.Len(t, calls["release"], 5)
 	for op, ds := range calls {
 		for _, d := range ds {
 			require.Positive(t, d, op)
 			require.Less(t, d, 5*time.Second, op)
 		}
 	}
+}
+
+// TestDeferredReleaseReachesOtherReplicas: a release waits for the next
+// Acquire of its own limiter, but another replica sees it within
+// ReleaseDelay without one, and at once when its limiter closes.
+func TestDeferredReleaseReachesOtherReplicas(t *testing.T) {
+	cfg := redisConfig(t, limits.Rule{Scope: "key", Concurrency: 1})
+	a, err := New(cfg, limits.Options{})
+	require.NoError(t, err)
+	b, err := New(cfg, limits.Options{})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, b.Close()) }()
+
+	lease, err := a.Acquire(t.Context(), limits.Request{Key: "k"})
+	require.NoError(t, err)
+	_, err = b.Acquire(t.Context(), limits.Request{Key: "k"})
+	limitstest.RequireLimited(t, err, "concurrency", "key")
+	require.NoError(t, lease.Release(t.Context(), limits.Usage{}))
+	var held *limits.Lease
+	require.Eventually(t, func() bool {
+		held, err = b.Acquire(t.Context(), limits.Request{Key: "k"})
+		return err == nil
+	}, 5*time.Second, 100*time.Microsecond, "a's release reaches Redis by its timer")
+
+	// b holds the slot; its release is pending when it closes.
+	require.NoError(t, held.Release(t.Context(), limits.Usage{}))
+	require.NoError(t, b.Close())
+	_, err = a.Acquire(t.Context(), limits.Request{Key: "k"})
+	require.NoError(t, err, "Close sent b's pending release")
+	require.NoError(t, a.Close())
+}
+
+// TestReleasesSurviveAScriptFlush: when Redis forgets the scripts (a
+// restart), the pipelined release and acquire are rerun, in that order.
+func TestReleasesSurviveAScriptFlush(t *testing.T) {
+	cfg := redisConfig(t, limits.Rule{Scope: "key", Concurrency: 1, TokensPerMinute: 1000})
+	var errs storeErrors
+	l, err := New(cfg, limits.Options{OnStoreError: errs.record})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, l.Close()) }()
+	lease, err := l.Acquire(t.Context(), limits.Request{Key: "k", PromptTokens: 10})
+	require.NoError(t, err)
+	require.NoError(t, lease.Release(t.Context(), limits.Usage{PromptTokens: 10, CompletionTokens: 1}))
+	lease, err = l.Acquire(t.Context(), limits.Request{Key: "k", PromptTokens: 10}) // scripts now cached
+	require.NoError(t, err)
+	require.True(t, l.loaded.Load())
+	require.NoError(t, lease.Release(t.Context(), limits.Usage{PromptTokens: 10, CompletionTokens: 1}))
+	require.NoError(t, l.client.ScriptFlush(t.Context()).Err())
+	_, err = l.Acquire(t.Context(), limits.Request{Key: "k", PromptTokens: 10})
+	require.NoError(t, err, "the release ran again, before the acquire")
+	require.Empty(t, errs.list())
 }
