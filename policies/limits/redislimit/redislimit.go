@@ -220,10 +220,7 @@ func (l *Limiter) acquire(ctx context.Context, keys []string, args []any) ([]int
 		return acquireScript.Run(ctx, l.client, keys, args...).Int64Slice()
 	}
 	pipe := l.client.Pipeline()
-	rels := make([]*redis.Cmd, len(pending))
-	for i, p := range pending {
-		rels[i] = releaseScript.EvalSha(ctx, pipe, p.keys, p.args...)
-	}
+	rels := queueReleases(ctx, pipe, pending)
 	acq := acquireScript.EvalSha(ctx, pipe, keys, args...)
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	l.retryReleases(ctx, pending, rels)
@@ -262,29 +259,27 @@ func (l *Limiter) retryReleases(ctx context.Context, pending []scriptCall, cmds 
 	}
 }
 
-// send sends releases in one pipeline, outside an Acquire.
+// queueReleases adds pending to pipe, by script hash.
+func queueReleases(ctx context.Context, pipe redis.Pipeliner, pending []scriptCall) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(pending))
+	for i, p := range pending {
+		cmds[i] = releaseScript.EvalSha(ctx, pipe, p.keys, p.args...)
+	}
+	return cmds
+}
+
+// send sends releases in one pipeline, outside an Acquire; any whose
+// script Redis does not know yet is rerun on its own.
 func (l *Limiter) send(ctx context.Context, pending []scriptCall) {
 	if len(pending) == 0 {
 		return
 	}
 	start := time.Now()
-	if !l.scriptsLoaded(ctx) {
-		for _, p := range pending {
-			if err := releaseScript.Run(ctx, l.client, p.keys, p.args...).Err(); err != nil {
-				_, _ = l.storeFailed(ctx, "release", err)
-			}
-		}
-		l.opts.OnStoreCall("release", time.Since(start))
-		return
-	}
 	pipe := l.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(pending))
-	for i, p := range pending {
-		cmds[i] = releaseScript.EvalSha(ctx, pipe, p.keys, p.args...)
-	}
+	cmds := queueReleases(ctx, pipe, pending)
 	_, _ = pipe.Exec(ctx)
-	l.opts.OnStoreCall("release", time.Since(start))
 	l.retryReleases(ctx, pending, cmds)
+	l.opts.OnStoreCall("release", time.Since(start))
 }
 
 // takePending returns the releases waiting to be sent and disarms the
