@@ -73,7 +73,8 @@ func (o Options) Header() http.Header {
 	return h
 }
 
-// NewTransport returns the keep-alive transport of one server.
+// NewTransport returns the keep-alive transport of one https server
+// (NewClient's clients use it for https only).
 func NewTransport(o Options) *http.Transport {
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
@@ -149,17 +150,18 @@ type Client struct {
 	// Idle bounds the gap between two streamed events and the wait for a
 	// non-streaming body after its headers.
 	Idle      time.Duration
-	transport *http.Transport
+	transport *inlineTransport
 }
 
 // NewClient checks o, applies its defaults and builds the keep-alive
-// client.
+// client: plain http goes through the inline transport, https through
+// NewTransport's.
 func NewClient(o Options) (*Client, error) {
 	o, err := o.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
-	t := NewTransport(o)
+	t := newInlineTransport(o, NewTransport(o))
 	return &Client{Base: o.BaseURL, Header: o.Header(), HTTP: &http.Client{Transport: t}, Idle: o.StreamIdleTimeout, transport: t}, nil
 }
 

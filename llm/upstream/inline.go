@@ -1,0 +1,285 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// inlineTransport is the round tripper of plain-http upstreams: HTTP/1.1
+// over a keep-alive pool, with the request written and the response read
+// on the caller's goroutine.
+//
+// http.Transport gives every connection a read loop and a write loop
+// goroutine and hands each request and response between them and the
+// caller; at concurrency 1 those hand-offs, not the work, make most of a
+// proxy's tail latency. The wire format is still net/http's own
+// (Request.Write, ReadResponse); only the pool and the goroutine
+// arrangement are ours. https goes to the fallback transport (TLS,
+// HTTP/2).
+type inlineTransport struct {
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// headerTimeout bounds writing the request and reading the response
+	// headers.
+	headerTimeout time.Duration
+	idleTimeout   time.Duration
+	maxIdle       int
+	fallback      http.RoundTripper
+
+	mu     sync.Mutex
+	idle   map[string][]*persistConn
+	closed bool
+	// dials counts connections opened, for tests.
+	dials atomic.Int64
+}
+
+// persistConn is one keep-alive connection.
+type persistConn struct {
+	t        *inlineTransport
+	key      string
+	conn     net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	idleFrom time.Time
+
+	// mu orders deadline changes between the request's goroutine and the
+	// context's cancellation, so a cleared deadline never undoes one.
+	mu        sync.Mutex
+	cancelled bool
+}
+
+// aLongTimeAgo is a deadline in the past that unblocks reads and writes.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func newInlineTransport(o Options, fallback http.RoundTripper) *inlineTransport {
+	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
+	return &inlineTransport{
+		dial:          d.DialContext,
+		headerTimeout: o.ResponseTimeout,
+		idleTimeout:   90 * time.Second,
+		maxIdle:       o.MaxIdleConns,
+		fallback:      fallback,
+		idle:          map[string][]*persistConn{},
+	}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *inlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "http" {
+		return t.fallback.RoundTrip(req)
+	}
+	ctx := req.Context()
+	key := req.URL.Host
+	if req.URL.Port() == "" {
+		key = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	pc, err := t.conn(ctx, key)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := pc.roundTrip(ctx, req)
+	if err != nil {
+		pc.conn.Close()
+		closeBody(req)
+		return nil, err
+	}
+	return resp, nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// conn returns the most recently used idle connection to key, or dials.
+func (t *inlineTransport) conn(ctx context.Context, key string) (*persistConn, error) {
+	now := time.Now()
+	t.mu.Lock()
+	for list := t.idle[key]; len(list) > 0; list = t.idle[key] {
+		pc := list[len(list)-1]
+		list[len(list)-1] = nil
+		t.idle[key] = list[:len(list)-1]
+		// A connection the server closed while it sat idle is dropped
+		// here, before a request is written to it.
+		if now.Sub(pc.idleFrom) < t.idleTimeout && alive(pc.conn) {
+			t.mu.Unlock()
+			return pc, nil
+		}
+		pc.conn.Close()
+	}
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return nil, errors.New("transport closed")
+	}
+	c, err := t.dial(ctx, "tcp", key)
+	if err != nil {
+		return nil, err
+	}
+	t.dials.Add(1)
+	return &persistConn{t: t, key: key, conn: c, br: bufio.NewReaderSize(c, 8<<10), bw: bufio.NewWriterSize(c, 8<<10)}, nil
+}
+
+// put returns pc to the idle pool, or closes it when the pool is full or
+// closed.
+func (t *inlineTransport) put(pc *persistConn) {
+	pc.cancelled = false
+	pc.idleFrom = time.Now()
+	t.mu.Lock()
+	if !t.closed && len(t.idle[pc.key]) < t.maxIdle {
+		t.idle[pc.key] = append(t.idle[pc.key], pc)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	pc.conn.Close()
+}
+
+// CloseIdleConnections closes the idle pool, and the fallback's.
+func (t *inlineTransport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = map[string][]*persistConn{}
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, pc := range list {
+			pc.conn.Close()
+		}
+	}
+	if c, ok := t.fallback.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// cancel unblocks the connection's reads and writes for good.
+func (pc *persistConn) cancel() {
+	pc.mu.Lock()
+	pc.cancelled = true
+	_ = pc.conn.SetDeadline(aLongTimeAgo)
+	pc.mu.Unlock()
+}
+
+// setDeadline sets the connection's deadline unless it was cancelled.
+func (pc *persistConn) setDeadline(d time.Time) {
+	pc.mu.Lock()
+	if !pc.cancelled {
+		_ = pc.conn.SetDeadline(d)
+	}
+	pc.mu.Unlock()
+}
+
+// roundTrip writes req and reads the response's headers. On success the
+// response's body owns the connection.
+func (pc *persistConn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, error) {
+	if pc.t.headerTimeout > 0 {
+		pc.setDeadline(time.Now().Add(pc.t.headerTimeout))
+	}
+	stop := context.AfterFunc(ctx, pc.cancel)
+	resp, err := pc.exchange(req)
+	if err != nil {
+		stop()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	pc.setDeadline(time.Time{})
+	if resp.Body == http.NoBody {
+		pc.done(stop, resp.Close || req.Close)
+		return resp, nil
+	}
+	resp.Body = &bodyConn{pc: pc, body: resp.Body, stop: stop, closeAfter: resp.Close || req.Close}
+	return resp, nil
+}
+
+// exchange writes req and reads the final response's headers.
+func (pc *persistConn) exchange(req *http.Request) (*http.Response, error) {
+	err := req.Write(pc.bw)
+	if err == nil {
+		err = pc.bw.Flush()
+	}
+	if err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := http.ReadResponse(pc.br, req)
+		if err != nil {
+			return nil, err
+		}
+		// Skip interim responses (100 Continue, 103 Early Hints).
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		return resp, nil
+	}
+}
+
+// done ends a request on pc: the connection goes back to the pool unless
+// it must close or the context fired.
+func (pc *persistConn) done(stop func() bool, mustClose bool) {
+	if !stop() || mustClose {
+		pc.conn.Close()
+		return
+	}
+	pc.t.put(pc)
+}
+
+// maxDrain bounds what Close reads to finish a body whose rest is
+// already buffered.
+const maxDrain = 4 << 10
+
+// bodyConn is a response body that owns its connection: read to the end,
+// the connection goes back to the pool; closed before, it is closed
+// unless the rest of the body had already arrived.
+type bodyConn struct {
+	pc         *persistConn
+	body       io.ReadCloser
+	stop       func() bool
+	closeAfter bool
+	// state is 0 while open, 1 once the connection was released.
+	state atomic.Int32
+	// reading is set while a Read is under way.
+	reading atomic.Bool
+}
+
+func (b *bodyConn) Read(p []byte) (int, error) {
+	b.reading.Store(true)
+	n, err := b.body.Read(p)
+	b.reading.Store(false)
+	if err == io.EOF && b.state.CompareAndSwap(0, 1) {
+		b.pc.done(b.stop, b.closeAfter)
+	}
+	return n, err
+}
+
+// Close may run beside a blocked Read (an idle timer): closing the
+// connection is what unblocks it. Otherwise, a stream closed after its
+// last event usually has its terminator buffered already: Close reads
+// what is there without waiting, and a body that ends keeps its
+// connection.
+func (b *bodyConn) Close() error {
+	if !b.state.CompareAndSwap(0, 1) {
+		return nil
+	}
+	pc := b.pc
+	if !b.stop() || b.closeAfter || b.reading.Load() {
+		pc.conn.Close()
+		return nil
+	}
+	pc.setDeadline(aLongTimeAgo)
+	if _, err := io.CopyN(io.Discard, b.body, maxDrain); err != io.EOF {
+		pc.conn.Close()
+		return nil
+	}
+	pc.setDeadline(time.Time{})
+	pc.t.put(pc)
+	return nil
+}
