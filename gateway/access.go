@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -202,11 +201,11 @@ func (s *Server) settle(st *reqState) {
 	}
 }
 
-// release returns a lease with the usage charged, bounded in time.
+// release returns a lease with the usage charged. No deadline: memlimit
+// releases in memory and redislimit queues the release (a closed one
+// bounds its own call), so a timer per request would be spent for nothing.
 func (s *Server) release(lease *limits.Lease, charged limits.Usage, requestID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := lease.Release(ctx, charged); err != nil {
+	if err := lease.Release(context.Background(), charged); err != nil {
 		s.log.Warn("limit release failed", "request_id", requestID, "error", err)
 	}
 }

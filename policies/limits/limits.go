@@ -125,7 +125,9 @@ func (l *Lease) ReservedTokens() int { return l.reserved }
 // difference is charged or refunded to tokens_per_minute and budgets) and
 // frees the concurrency slot. Only the first call has an effect. Pass the
 // usage the backend reported; when a call failed before any usage, pass what
-// is known (zero refunds the whole reservation).
+// is known (zero refunds the whole reservation). An implementation that
+// does I/O here bounds it in time itself: callers may pass a context
+// without a deadline.
 func (l *Lease) Release(ctx context.Context, u Usage) error {
 	if l == nil || !l.done.CompareAndSwap(false, true) || l.release == nil {
 		return nil

@@ -342,7 +342,10 @@ func (l *Limiter) release(ctx context.Context, leaseID string, checks []limits.C
 		return nil
 	}
 	l.mu.Unlock()
-	// A closed limiter (replaced by a reload) sends at once.
+	// A closed limiter (replaced by a reload) sends at once, bounded in
+	// time: callers pass a context without a deadline.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	start := time.Now()
 	err := releaseScript.Run(ctx, l.client, keys, args...).Err()
 	l.opts.OnStoreCall("release", time.Since(start))
