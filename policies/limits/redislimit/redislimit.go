@@ -55,6 +55,9 @@ type Limiter struct {
 	pending []scriptCall
 	timer   *time.Timer
 	flushes sync.WaitGroup
+	// releaseDelay is ReleaseDelay; tests that need a release to ride the
+	// next Acquire lengthen it.
+	releaseDelay time.Duration
 	// loaded is set once both scripts are known to be in Redis's cache, so
 	// a pipeline can call them by hash.
 	loaded atomic.Bool
@@ -113,6 +116,7 @@ func newLimiter(client redis.UniversalClient, shared *sharedClient, cfg limits.C
 		client: client, shared: shared, plan: limits.NewPlan(cfg), prefix: cfg.Redis.KeyPrefix,
 		failClosed: cfg.OnRedisError == limits.FailClosed, leaseTTL: cfg.LeaseTTL,
 		useClock: opts.Now != nil, opts: opts.WithDefaults(), leasePfx: hex.EncodeToString(id[:]) + ":",
+		releaseDelay: ReleaseDelay,
 	}
 }
 
@@ -336,7 +340,7 @@ func (l *Limiter) release(ctx context.Context, leaseID string, checks []limits.C
 		l.pending = append(l.pending, scriptCall{keys: keys, args: args})
 		if l.timer == nil {
 			l.flushes.Add(1)
-			l.timer = time.AfterFunc(ReleaseDelay, l.timerFlush)
+			l.timer = time.AfterFunc(l.releaseDelay, l.timerFlush)
 		}
 		l.mu.Unlock()
 		return nil

@@ -220,12 +220,18 @@ func TestOneRoundTripPerAcquire(t *testing.T) {
 	}})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, l.Close()) }()
+	// However slow the machine, each release waits for the next Acquire;
+	// the last one gets the real delay.
+	l.releaseDelay = time.Hour
 	for i := range 5 {
 		// Concurrency 1: each admission needs the previous release applied
 		// first, in the same round trip.
 		lease, err := l.Acquire(t.Context(), limits.Request{Key: "k", PromptTokens: 10})
 		require.NoError(t, err, "request %d", i)
 		require.Equal(t, i+1, count("acquire"), "one call per admission")
+		if i == 4 {
+			l.releaseDelay = ReleaseDelay
+		}
 		require.NoError(t, lease.Release(t.Context(), limits.Usage{PromptTokens: 10, CompletionTokens: 3}))
 	}
 	require.LessOrEqual(t, count("release"), 1, "releases rode the next acquire")
@@ -280,6 +286,9 @@ func TestReleasesSurviveAScriptFlush(t *testing.T) {
 	l, err := New(cfg, limits.Options{OnStoreError: errs.record})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, l.Close()) }()
+	// Releases wait for the next Acquire however slow the machine is; the
+	// timer would otherwise send one on its own, racing that Acquire.
+	l.releaseDelay = time.Hour
 	lease, err := l.Acquire(t.Context(), limits.Request{Key: "k", PromptTokens: 10})
 	require.NoError(t, err)
 	require.NoError(t, lease.Release(t.Context(), limits.Usage{PromptTokens: 10, CompletionTokens: 1}))
