@@ -232,9 +232,12 @@ func (pc *persistConn) done(stop func() bool, mustClose bool) {
 	pc.t.put(pc)
 }
 
-// maxDrain bounds what Close reads to finish a body whose rest is
-// already buffered.
-const maxDrain = 4 << 10
+// maxDrain bounds what Close reads to finish a body, and drainWait how
+// long it waits for the rest.
+const (
+	maxDrain  = 4 << 10
+	drainWait = 100 * time.Millisecond
+)
 
 // bodyConn is a response body that owns its connection: read to the end,
 // the connection goes back to the pool; closed before, it is closed
@@ -244,42 +247,62 @@ type bodyConn struct {
 	body       io.ReadCloser
 	stop       func() bool
 	closeAfter bool
-	// state is 0 while open, 1 once the connection was released.
+	// state is open, then ended (read to its end) or closed.
 	state atomic.Int32
 	// reading is set while a Read is under way.
 	reading atomic.Bool
 }
 
+// States of a bodyConn.
+const (
+	bodyOpen int32 = iota
+	bodyEnded
+	bodyClosed
+)
+
+var errBodyClosed = errors.New("read on a closed response body")
+
 func (b *bodyConn) Read(p []byte) (int, error) {
+	if b.state.Load() == bodyClosed {
+		return 0, errBodyClosed
+	}
 	b.reading.Store(true)
 	n, err := b.body.Read(p)
 	b.reading.Store(false)
-	if err == io.EOF && b.state.CompareAndSwap(0, 1) {
+	if err == io.EOF && b.state.CompareAndSwap(bodyOpen, bodyEnded) {
 		b.pc.done(b.stop, b.closeAfter)
 	}
 	return n, err
 }
 
 // Close may run beside a blocked Read (an idle timer): closing the
-// connection is what unblocks it. Otherwise, a stream closed after its
-// last event usually has its terminator buffered already: Close reads
-// what is there without waiting, and a body that ends keeps its
-// connection.
+// connection is what unblocks it. Otherwise the body is finished off the
+// caller's goroutine, so the connection can serve again: a stream is
+// closed after its last event, and its terminator follows in a moment
+// (servers write it when their handler returns). The rest of the body
+// gets drainWait; a reader cannot be tried without waiting first, since
+// a chunked body keeps the error of a read that timed out.
 func (b *bodyConn) Close() error {
-	if !b.state.CompareAndSwap(0, 1) {
+	if !b.state.CompareAndSwap(bodyOpen, bodyClosed) {
 		return nil
 	}
-	pc := b.pc
 	if !b.stop() || b.closeAfter || b.reading.Load() {
-		pc.conn.Close()
+		b.pc.conn.Close()
 		return nil
 	}
-	pc.setDeadline(aLongTimeAgo)
-	if _, err := io.CopyN(io.Discard, b.body, maxDrain); err != io.EOF {
+	go b.pc.drain(b.body, maxDrain)
+	return nil
+}
+
+// drain reads the rest of a body, at most limit bytes within drainWait,
+// and pools the connection if the body ended.
+func (pc *persistConn) drain(body io.Reader, limit int64) {
+	pc.setDeadline(time.Now().Add(drainWait))
+	if _, err := io.CopyN(io.Discard, body, limit); err != io.EOF {
 		pc.conn.Close()
-		return nil
+		return
 	}
 	pc.setDeadline(time.Time{})
 	pc.t.put(pc)
-	return nil
 }
+

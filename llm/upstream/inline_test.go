@@ -175,8 +175,63 @@ func TestInlineStreamClosedAtItsEndKeepsItsConnection(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "data: 1\n\n", string(buf))
 		require.NoError(t, resp.Body.Close())
+		require.Eventually(t, func() bool { return idleConns(tr) == 1 }, 2*time.Second, time.Millisecond,
+			"the drained connection is pooled")
 	}
 	require.EqualValues(t, 1, tr.dials.Load())
+}
+
+// A stream whose terminator comes after Close keeps its connection too.
+func TestInlineStreamTerminatorAfterCloseKeepsItsConnection(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+		w.(http.Flusher).Flush()
+		<-release // the terminator goes when the handler returns
+	}))
+	defer srv.Close()
+	tr := newInline(t, Options{BaseURL: srv.URL})
+	for range 3 {
+		resp, err := get(t, tr, context.Background(), srv.URL, "")
+		require.NoError(t, err)
+		buf := make([]byte, len("data: [DONE]\n\n"))
+		_, err = io.ReadFull(resp.Body, buf)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		release <- struct{}{}
+		require.Eventually(t, func() bool { return idleConns(tr) == 1 }, 2*time.Second, time.Millisecond)
+	}
+	require.EqualValues(t, 1, tr.dials.Load())
+}
+
+// A stream whose end does not come within drainWait loses its connection.
+func TestInlineStreamWithoutItsEndIsClosed(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	release := make(chan struct{})
+	srv := httptest.NewServer(stalling(release))
+	defer srv.Close()
+	defer close(release)
+	tr := newInline(t, Options{BaseURL: srv.URL})
+	resp, err := get(t, tr, context.Background(), srv.URL, "")
+	require.NoError(t, err)
+	buf := make([]byte, 6)
+	_, err = io.ReadFull(resp.Body, buf)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	time.Sleep(drainWait + 50*time.Millisecond)
+	require.Zero(t, idleConns(tr))
+	tr.CloseIdleConnections()
+}
+
+func idleConns(tr *inlineTransport) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	n := 0
+	for _, list := range tr.idle {
+		n += len(list)
+	}
+	return n
 }
 
 // A body closed with most of it unread closes its connection.
@@ -194,6 +249,8 @@ func TestInlineEarlyCloseClosesTheConnection(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.NoError(t, resp.Body.Close(), "a second close is harmless")
+	_, err = resp.Body.Read(buf)
+	require.ErrorIs(t, err, errBodyClosed, "a closed body yields nothing more")
 	resp, err = get(t, tr, context.Background(), srv.URL, "")
 	require.NoError(t, err)
 	require.Equal(t, big, readAll(t, resp))
