@@ -34,6 +34,7 @@ type inlineTransport struct {
 
 	mu     sync.Mutex
 	idle   map[string][]*persistConn
+	// closed is set by Close: nothing is pooled after it.
 	closed bool
 	// dials counts connections opened, for tests.
 	dials atomic.Int64
@@ -115,11 +116,7 @@ func (t *inlineTransport) conn(ctx context.Context, key string) (*persistConn, e
 		}
 		pc.conn.Close()
 	}
-	closed := t.closed
 	t.mu.Unlock()
-	if closed {
-		return nil, errors.New("transport closed")
-	}
 	c, err := t.dial(ctx, "tcp", key)
 	if err != nil {
 		return nil, err
@@ -129,18 +126,42 @@ func (t *inlineTransport) conn(ctx context.Context, key string) (*persistConn, e
 }
 
 // put returns pc to the idle pool, or closes it when the pool is full or
-// closed.
+// closed. Connections idle past idleTimeout at the bottom of the pool are
+// closed on the way.
 func (t *inlineTransport) put(pc *persistConn) {
 	pc.cancelled = false
-	pc.idleFrom = time.Now()
+	now := time.Now()
+	pc.idleFrom = now
+	var stale []*persistConn
 	t.mu.Lock()
-	if !t.closed && len(t.idle[pc.key]) < t.maxIdle {
-		t.idle[pc.key] = append(t.idle[pc.key], pc)
-		t.mu.Unlock()
-		return
+	list := t.idle[pc.key]
+	for len(list) > 0 && now.Sub(list[0].idleFrom) >= t.idleTimeout {
+		stale = append(stale, list[0])
+		list[0] = nil
+		list = list[1:]
 	}
+	pooled := !t.closed && len(list) < t.maxIdle
+	if pooled {
+		list = append(list, pc)
+	}
+	t.idle[pc.key] = list
 	t.mu.Unlock()
-	pc.conn.Close()
+	for _, s := range stale {
+		s.conn.Close()
+	}
+	if !pooled {
+		pc.conn.Close()
+	}
+}
+
+// Close closes the idle pool and stops pooling: connections still in use
+// close when their request ends. Requests sent after Close still work,
+// each on a connection of its own.
+func (t *inlineTransport) Close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.CloseIdleConnections()
 }
 
 // CloseIdleConnections closes the idle pool, and the fallback's.

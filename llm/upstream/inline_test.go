@@ -398,3 +398,50 @@ func TestNewClientUsesTheInlineTransport(t *testing.T) {
 	require.Equal(t, "VIA CLIENT", readAll(t, resp))
 	require.EqualValues(t, 1, c.transport.dials.Load())
 }
+
+// After Close nothing is pooled: a request in flight closes its
+// connection when it ends, and later requests still work.
+func TestInlineCloseStopsPooling(t *testing.T) {
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+	tr := newInline(t, Options{BaseURL: srv.URL})
+	resp, err := get(t, tr, context.Background(), srv.URL, "a")
+	require.NoError(t, err)
+	tr.Close()
+	require.Equal(t, "A", readAll(t, resp))
+	require.Zero(t, idleConns(tr))
+	resp, err = get(t, tr, context.Background(), srv.URL, "b")
+	require.NoError(t, err)
+	require.Equal(t, "B", readAll(t, resp))
+	require.Zero(t, idleConns(tr))
+	require.EqualValues(t, 2, tr.dials.Load())
+}
+
+// Connections idle past the idle timeout are not reused, and put closes
+// the stale ones at the bottom of the pool.
+func TestInlineIdleTimeout(t *testing.T) {
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+	tr := newInline(t, Options{BaseURL: srv.URL})
+	tr.idleTimeout = 50 * time.Millisecond
+	resp, err := get(t, tr, context.Background(), srv.URL, "a")
+	require.NoError(t, err)
+	require.Equal(t, "A", readAll(t, resp))
+	require.Equal(t, 1, idleConns(tr))
+	time.Sleep(80 * time.Millisecond)
+	resp, err = get(t, tr, context.Background(), srv.URL, "b")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, tr.dials.Load(), "the stale connection was not reused")
+	require.Equal(t, "B", readAll(t, resp))
+	require.Equal(t, 1, idleConns(tr))
+
+	// Two pooled, the older goes stale, the next put drops it.
+	r1, err := get(t, tr, context.Background(), srv.URL, "c")
+	require.NoError(t, err)
+	r2, err := get(t, tr, context.Background(), srv.URL, "d")
+	require.NoError(t, err)
+	require.Equal(t, "C", readAll(t, r1))
+	time.Sleep(80 * time.Millisecond)
+	require.Equal(t, "D", readAll(t, r2))
+	require.Equal(t, 1, idleConns(tr))
+}

@@ -165,5 +165,6 @@ func NewClient(o Options) (*Client, error) {
 	return &Client{Base: o.BaseURL, Header: o.Header(), HTTP: &http.Client{Transport: t}, Idle: o.StreamIdleTimeout, transport: t}, nil
 }
 
-// Close closes idle connections.
-func (c *Client) Close() { c.transport.CloseIdleConnections() }
+// Close closes idle connections and stops keeping them: a retired
+// backend's requests still in flight close theirs when they end.
+func (c *Client) Close() { c.transport.Close() }
