@@ -32,8 +32,8 @@ type inlineTransport struct {
 	maxIdle       int
 	fallback      http.RoundTripper
 
-	mu     sync.Mutex
-	idle   map[string][]*persistConn
+	mu   sync.Mutex
+	idle map[string][]*persistConn
 	// closed is set by Close: nothing is pooled after it.
 	closed bool
 	// dials counts connections opened, for tests.
@@ -326,4 +326,3 @@ func (pc *persistConn) drain(body io.Reader, limit int64) {
 	pc.setDeadline(time.Time{})
 	pc.t.put(pc)
 }
-
