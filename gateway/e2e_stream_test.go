@@ -145,6 +145,37 @@ func TestE2EStreamWithUsage(t *testing.T) {
 	}
 }
 
+// TestE2EStreamsKeepUpstreamConnections: a stream ends with [DONE] (or
+// Ollama's done line) and the upstream's chunked terminator comes a moment
+// after; the gateway finishes the body off the request path, so its
+// connection serves the next stream instead of a new one per stream.
+func TestE2EStreamsKeepUpstreamConnections(t *testing.T) {
+	h := startE2E(t, fakeConfig, llmtest.WithEndDelay(5*time.Millisecond))
+	c := h.client()
+	for _, r := range e2eRoutes {
+		t.Run(r.model, func(t *testing.T) {
+			before := h.fake.Conns()
+			const streams = 10
+			for range streams {
+				stream := c.Chat.Completions.NewStreaming(context.Background(), openai.ChatCompletionNewParams{
+					Model:    r.model,
+					Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("keep the line open")},
+				})
+				n := 0
+				for stream.Next() {
+					n++
+				}
+				require.NoError(t, stream.Err())
+				require.Positive(t, n)
+				require.NoError(t, stream.Close())
+				// The terminator is drained off the request path.
+				time.Sleep(20 * time.Millisecond)
+			}
+			require.LessOrEqual(t, h.fake.Conns()-before, 1, "%d streams, one upstream connection", streams)
+		})
+	}
+}
+
 // TestE2EStreamFraming reads raw SSE and checks that every upstream chunk
 // reaches the client as its own frame, the usage chunk only when asked for,
 // and that the stream ends with [DONE].

@@ -94,6 +94,10 @@ func (s *Server) Total() int {
 // before the response was complete.
 func (s *Server) Canceled() int { return int(s.canceled.Load()) }
 
+// Conns returns how many connections the server accepted, to check that
+// clients keep theirs alive.
+func (s *Server) Conns() int { return int(s.conns.Load()) }
+
 // ResetRecords forgets every recorded request and counter.
 func (s *Server) ResetRecords() {
 	s.rec.mu.Lock()

@@ -54,6 +54,7 @@ type Server struct {
 
 	latency    atomic.Int64
 	chunkDelay atomic.Int64
+	endDelay   atomic.Int64
 	chunks     atomic.Int64
 
 	faultMu sync.Mutex
@@ -61,6 +62,7 @@ type Server struct {
 
 	rec      recorder
 	canceled atomic.Int64
+	conns    atomic.Int64
 	ids      atomic.Uint64
 
 	openAIModels []byte
@@ -97,6 +99,11 @@ func WithLatency(d time.Duration) Option { return func(s *Server) { s.SetLatency
 // WithChunkDelay waits d between streamed chunks.
 func WithChunkDelay(d time.Duration) Option { return func(s *Server) { s.SetChunkDelay(d) } }
 
+// WithEndDelay makes the handler wait d after a reply's last frame before
+// it returns, so a stream's chunked terminator comes d after [DONE], as
+// from servers that finish work after their last event.
+func WithEndDelay(d time.Duration) Option { return func(s *Server) { s.endDelay.Store(int64(d)) } }
+
 // WithChunks makes every reply n content chunks long.
 func WithChunks(n int) Option { return func(s *Server) { s.SetChunks(n) } }
 
@@ -117,7 +124,12 @@ func New(opts ...Option) *Server {
 	s.ollamaTags = s.buildOllamaTags()
 	s.mux = http.NewServeMux()
 	s.routes()
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.conns.Add(1)
+			}
+		}}
 	return s
 }
 
@@ -259,6 +271,12 @@ func (s *Server) handle(h handlerFunc) http.HandlerFunc {
 			return
 		}
 		h(x)
+		if d := time.Duration(s.endDelay.Load()); d > 0 && x.done {
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
+			}
+			x.sleep(d)
+		}
 	}
 }
 
