@@ -84,8 +84,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	dataDir := fs.String("data-dir", "", "data directory, overriding data_dir")
 	role := fs.String("role", "", "all (default), gateway (API only) or worker (ingestion only), overriding server.role")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until exit (used by ragway-bench)")
+	traceFile := fs.String("trace", "", "write a runtime execution trace to `FILE` until exit")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
+	}
+	if *traceFile != "" {
+		stop, err := StartTrace(*traceFile, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if *cpuProfile != "" {
 		stop, err := StartCPUProfile(*cpuProfile, stderr)
