@@ -26,6 +26,8 @@ type stream struct {
 	// ctx is the caller's context, checked to tell cancellation from failure.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// detach stops the caller's context from cancelling the request.
+	detach func() bool
 	body   io.ReadCloser
 	br     *bufio.Reader
 	timer  *time.Timer
@@ -44,14 +46,15 @@ type stream struct {
 var _ llm.Stream = (*stream)(nil)
 
 func (b *Backend) openStream(ctx context.Context, op, path string, body any, convert func([]byte) ([]llm.Chunk, bool, error)) (*stream, error) {
-	reqCtx, cancel := context.WithCancel(ctx)
+	reqCtx, cancel, detach := upstream.StreamContext(ctx)
 	resp, err := b.do(reqCtx, http.MethodPost, path, body)
 	if err != nil {
+		detach()
 		cancel()
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	s := &stream{
-		ctx: ctx, cancel: cancel, body: resp.Body, br: bufio.NewReaderSize(resp.Body, 16<<10),
+		ctx: ctx, cancel: cancel, detach: detach, body: resp.Body, br: bufio.NewReaderSize(resp.Body, 16<<10),
 		idle: b.Idle, op: op, convert: convert,
 	}
 	s.timer = time.AfterFunc(time.Hour, s.onIdle)
@@ -144,6 +147,11 @@ func (s *stream) fail(err error) {
 func (s *stream) release() {
 	s.closeOnce.Do(func() {
 		s.timer.Stop()
+		if s.detach() && s.err == io.EOF {
+			// Ended cleanly: keep the connection for the next request.
+			upstream.Drain(s.body, s.cancel)
+			return
+		}
 		_ = s.body.Close()
 		s.cancel()
 	})

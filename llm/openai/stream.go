@@ -14,6 +14,7 @@ import (
 
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/sse"
+	"github.com/ragway/ragway/llm/upstream"
 )
 
 // GenerateStream runs a streaming chat completion or completion. It always
@@ -24,18 +25,20 @@ func (b *Backend) GenerateStream(ctx context.Context, req *llm.Request) (llm.Str
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	reqCtx, cancel := context.WithCancel(ctx)
+	reqCtx, cancel, detach := upstream.StreamContext(ctx)
 	resp, err := b.do(reqCtx, http.MethodPost, endpointPath(req.Endpoint), body, "text/event-stream")
 	if err != nil {
+		detach()
 		cancel()
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := checkContentType(resp, "text/event-stream"); err != nil {
 		_ = resp.Body.Close()
+		detach()
 		cancel()
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	s := &stream{ctx: ctx, cancel: cancel, body: resp.Body, r: sse.NewReader(resp.Body), idle: b.Idle, op: op}
+	s := &stream{ctx: ctx, cancel: cancel, detach: detach, body: resp.Body, r: sse.NewReader(resp.Body), idle: b.Idle, op: op}
 	s.timer = time.AfterFunc(time.Hour, s.onIdle)
 	s.timer.Stop()
 	return s, nil
@@ -47,6 +50,8 @@ type stream struct {
 	// ctx is the caller's context, checked to tell cancellation from failure.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// detach stops the caller's context from cancelling the request.
+	detach func() bool
 	body   io.ReadCloser
 	r      *sse.Reader
 	timer  *time.Timer
@@ -131,6 +136,11 @@ func (s *stream) fail(err error) (llm.Chunk, error) {
 func (s *stream) release() {
 	s.closeOnce.Do(func() {
 		s.timer.Stop()
+		if s.detach() && s.err == io.EOF {
+			// Ended cleanly: keep the connection for the next request.
+			upstream.Drain(s.body, s.cancel)
+			return
+		}
 		_ = s.body.Close()
 		s.cancel()
 	})

@@ -16,9 +16,10 @@ import (
 )
 
 func newTestStream(data []byte) *stream {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := context.Background()
+	_, cancel, detach := upstream.StreamContext(ctx)
 	body := io.NopCloser(bytes.NewReader(data))
-	s := &stream{ctx: ctx, cancel: cancel, body: body, r: sse.NewReader(body), idle: time.Hour, op: "test"}
+	s := &stream{ctx: ctx, cancel: cancel, detach: detach, body: body, r: sse.NewReader(body), idle: time.Hour, op: "test"}
 	s.timer = time.AfterFunc(time.Hour, s.onIdle)
 	s.timer.Stop()
 	return s

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -73,8 +74,7 @@ func (o Options) Header() http.Header {
 	return h
 }
 
-// NewTransport returns the keep-alive transport of one https server
-// (NewClient's clients use it for https only).
+// NewTransport returns the keep-alive transport of one server.
 func NewTransport(o Options) *http.Transport {
 	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
 	return &http.Transport{
@@ -150,21 +150,52 @@ type Client struct {
 	// Idle bounds the gap between two streamed events and the wait for a
 	// non-streaming body after its headers.
 	Idle      time.Duration
-	transport *inlineTransport
+	transport *http.Transport
 }
 
 // NewClient checks o, applies its defaults and builds the keep-alive
-// client: plain http goes through the inline transport, https through
-// NewTransport's.
+// client.
 func NewClient(o Options) (*Client, error) {
 	o, err := o.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
-	t := newInlineTransport(o, NewTransport(o))
+	t := NewTransport(o)
 	return &Client{Base: o.BaseURL, Header: o.Header(), HTTP: &http.Client{Transport: t}, Idle: o.StreamIdleTimeout, transport: t}, nil
 }
 
-// Close closes idle connections and stops keeping them: a retired
-// backend's requests still in flight close theirs when they end.
-func (c *Client) Close() { c.transport.Close() }
+// Close closes idle connections.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
+
+// StreamContext returns the context of a streamed request: cancelled with
+// parent while the stream runs, and detachable from it, so that a stream
+// that ended can still finish its body (Drain) after the caller returned.
+// detach reports whether parent was still live; cancel must be called
+// once the stream is done with.
+func StreamContext(parent context.Context) (ctx context.Context, cancel context.CancelFunc, detach func() bool) {
+	ctx, cancel = context.WithCancel(context.WithoutCancel(parent))
+	detach = context.AfterFunc(parent, cancel)
+	return ctx, cancel, detach
+}
+
+// DrainWait and MaxDrain bound what Drain reads.
+const (
+	DrainWait = 100 * time.Millisecond
+	MaxDrain  = 4 << 10
+)
+
+// Drain ends a response whose content was all read: what is left of the
+// body (a chunked stream's terminator, which servers write when their
+// handler returns, a moment after the last event) is read off the caller's
+// goroutine, within DrainWait and MaxDrain bytes, so the connection goes
+// back to the keep-alive pool instead of being closed. cancel, the
+// request's, is called at the end.
+func Drain(body io.ReadCloser, cancel context.CancelFunc) {
+	go func() {
+		t := time.AfterFunc(DrainWait, cancel)
+		_, _ = io.CopyN(io.Discard, body, MaxDrain)
+		t.Stop()
+		_ = body.Close()
+		cancel()
+	}()
+}
