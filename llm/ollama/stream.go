@@ -49,7 +49,6 @@ func (b *Backend) openStream(ctx context.Context, op, path string, body any, con
 	reqCtx, cancel, detach := upstream.StreamContext(ctx)
 	resp, err := b.do(reqCtx, http.MethodPost, path, body)
 	if err != nil {
-		detach()
 		cancel()
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}

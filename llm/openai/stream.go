@@ -28,13 +28,11 @@ func (b *Backend) GenerateStream(ctx context.Context, req *llm.Request) (llm.Str
 	reqCtx, cancel, detach := upstream.StreamContext(ctx)
 	resp, err := b.do(reqCtx, http.MethodPost, endpointPath(req.Endpoint), body, "text/event-stream")
 	if err != nil {
-		detach()
 		cancel()
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := checkContentType(resp, "text/event-stream"); err != nil {
 		_ = resp.Body.Close()
-		detach()
 		cancel()
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}

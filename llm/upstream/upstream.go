@@ -170,12 +170,12 @@ func (c *Client) Close() { c.transport.CloseIdleConnections() }
 // StreamContext returns the context of a streamed request: cancelled with
 // parent while the stream runs, and detachable from it, so that a stream
 // that ended can still finish its body (Drain) after the caller returned.
-// detach reports whether parent was still live; cancel must be called
-// once the stream is done with.
+// detach reports whether parent was still live; cancel (which detaches
+// too) must be called once the stream is done with.
 func StreamContext(parent context.Context) (ctx context.Context, cancel context.CancelFunc, detach func() bool) {
-	ctx, cancel = context.WithCancel(context.WithoutCancel(parent))
-	detach = context.AfterFunc(parent, cancel)
-	return ctx, cancel, detach
+	ctx, stop := context.WithCancel(context.WithoutCancel(parent))
+	detach = context.AfterFunc(parent, stop)
+	return ctx, func() { detach(); stop() }, detach
 }
 
 // DrainWait and MaxDrain bound what Drain reads.
