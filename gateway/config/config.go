@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ragway/ragway/gateway/heapfloor"
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/backends"
 	"github.com/ragway/ragway/policies/jwtauth"
@@ -84,6 +85,12 @@ type Server struct {
 	// jobs for workers), "worker" only indexes files and serves /healthz,
 	// /readyz and /metrics.
 	Role string `yaml:"role"`
+	// GCMinHeapBytes is the floor under the Go heap goal (see
+	// gateway/heapfloor): with a small live heap the runtime would collect
+	// every few megabytes, and each collection delays the requests that
+	// overlap it. 16 MiB by default; -1 leaves the runtime's own minimum.
+	// GOGC in the environment overrides it. Read at start-up only.
+	GCMinHeapBytes int64 `yaml:"gc_min_heap_bytes"`
 }
 
 // Roles of a process.
@@ -170,6 +177,9 @@ func (c *Config) applyDefaults() {
 	}
 	if s.Role == "" {
 		s.Role = RoleAll
+	}
+	if s.GCMinHeapBytes == 0 {
+		s.GCMinHeapBytes = heapfloor.DefaultBytes
 	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
@@ -336,6 +346,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout < 0 || c.Server.ReadHeaderTimeout < 0 || c.Server.ShadowTimeout < 0 {
 		errs = append(errs, errors.New("server timeouts must not be negative"))
+	}
+	if c.Server.GCMinHeapBytes < -1 {
+		errs = append(errs, errors.New("server.gc_min_heap_bytes must be -1 (off) or a size in bytes"))
 	}
 	if c.Server.ShadowConcurrency < 0 {
 		errs = append(errs, errors.New("server.shadow_concurrency must not be negative"))

@@ -29,7 +29,7 @@ func TestConfigFiles(t *testing.T) {
 		{file: "bad-many.yaml", want: []string{
 			`server.addr "nonsense"`, "log.level", `unknown type "grpc"`, "url or urls is required",
 			`"ftp://x" must be an absolute http(s) URL`, `backend "b": duplicate name`, `unknown backend "missing"`,
-			`fallback "nowhere" is not a route`,
+			`fallback "nowhere" is not a route`, "server.gc_min_heap_bytes",
 		}},
 	}
 	for _, tc := range cases {
@@ -53,6 +53,7 @@ func TestDefaultsAndOverlay(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:1", cfg.Server.Addr)
 	require.Equal(t, 20*time.Second, cfg.Server.ShutdownTimeout)
+	require.Equal(t, int64(-1), cfg.Server.GCMinHeapBytes)
 	b := cfg.Backends[0]
 	require.Equal(t, "sk-secret", b.APIKey.Reveal())
 	require.Equal(t, 4, b.Retry.Attempts)
@@ -74,6 +75,7 @@ func TestDefaultConfig(t *testing.T) {
 	require.Len(t, cfg.Backends, 2)
 	require.True(t, cfg.Backends[0].Discover)
 	require.True(t, cfg.Backends[0].Optional)
+	require.Equal(t, int64(16<<20), cfg.Server.GCMinHeapBytes)
 }
 
 func TestSecretsNeverPrint(t *testing.T) {

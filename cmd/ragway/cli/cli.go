@@ -12,6 +12,7 @@ import (
 
 	"github.com/ragway/ragway/gateway"
 	"github.com/ragway/ragway/gateway/config"
+	"github.com/ragway/ragway/gateway/heapfloor"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
@@ -113,6 +114,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		cfg.DataDir = *dataDir
 	}
 	log := gateway.NewLogger(stderr, cfg.Log)
+	if f := heapfloor.Start(cfg.Server.GCMinHeapBytes); f != nil {
+		defer f.Stop()
+		log.Debug("heap floor", "bytes", cfg.Server.GCMinHeapBytes, "gogc", f.Percent())
+	}
 	srv, err := gateway.New(ctx, cfg, gateway.Options{Logger: log, Role: *role})
 	if err != nil {
 		return err
