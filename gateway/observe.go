@@ -148,28 +148,12 @@ func (s *Server) finish(c *gin.Context, st *reqState) {
 		s.metrics.ttft.WithLabelValues(route, st.target).Observe(st.ttft.Seconds())
 	}
 
-	span := st.span
-	span.SetAttributes(
-		attrGenAIOperation.String(genAIOperation(st.endpoint)),
-		attrGenAIRequestModel.String(st.route),
-		attrRagwayRoute.String(route),
-		attrRagwayTarget.String(st.target),
-		attrRagwayStream.Bool(st.stream),
-		attribute.Int("http.response.status_code", status),
-	)
-	if st.provider != "" {
-		span.SetAttributes(attrGenAIProvider.String(st.provider))
+	// Attributes are built only for a span that records: building them
+	// for the no-op span allocated about 600 bytes a request.
+	if span := st.span; span.IsRecording() {
+		s.annotate(span, st, route, status)
 	}
-	if st.respModel != "" {
-		span.SetAttributes(attrGenAIResponseModel.String(st.respModel))
-	}
-	if st.usage.PromptTokens > 0 || st.usage.CompletionTokens > 0 {
-		span.SetAttributes(attrGenAIInputTokens.Int(st.usage.PromptTokens), attrGenAIOutputTokens.Int(st.usage.CompletionTokens))
-	}
-	if st.err != nil && status >= 500 {
-		span.SetStatus(codes.Error, st.err.Message)
-	}
-	span.End()
+	st.span.End()
 
 	if !s.log.Enabled(c.Request.Context(), slog.LevelInfo) {
 		return
@@ -238,3 +222,28 @@ func truncate(b []byte, n int) string {
 }
 
 func msFloat(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// annotate sets the OpenTelemetry GenAI attributes and the status of a
+// request's span.
+func (s *Server) annotate(span trace.Span, st *reqState, route string, status int) {
+	span.SetAttributes(
+		attrGenAIOperation.String(genAIOperation(st.endpoint)),
+		attrGenAIRequestModel.String(st.route),
+		attrRagwayRoute.String(route),
+		attrRagwayTarget.String(st.target),
+		attrRagwayStream.Bool(st.stream),
+		attribute.Int("http.response.status_code", status),
+	)
+	if st.provider != "" {
+		span.SetAttributes(attrGenAIProvider.String(st.provider))
+	}
+	if st.respModel != "" {
+		span.SetAttributes(attrGenAIResponseModel.String(st.respModel))
+	}
+	if st.usage.PromptTokens > 0 || st.usage.CompletionTokens > 0 {
+		span.SetAttributes(attrGenAIInputTokens.Int(st.usage.PromptTokens), attrGenAIOutputTokens.Int(st.usage.CompletionTokens))
+	}
+	if st.err != nil && status >= 500 {
+		span.SetStatus(codes.Error, st.err.Message)
+	}
+}

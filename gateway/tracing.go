@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -36,7 +37,7 @@ func newTracerProvider(ctx context.Context, cfg config.Telemetry) (trace.TracerP
 	}
 	opts := []otlptracehttp.Option{}
 	if strings.Contains(cfg.OTLPEndpoint, "://") {
-		opts = append(opts, otlptracehttp.WithEndpointURL(cfg.OTLPEndpoint))
+		opts = append(opts, otlptracehttp.WithEndpointURL(tracesURL(cfg.OTLPEndpoint)))
 	} else {
 		opts = append(opts, otlptracehttp.WithEndpoint(cfg.OTLPEndpoint))
 	}
@@ -54,4 +55,17 @@ func newTracerProvider(ctx context.Context, cfg config.Telemetry) (trace.TracerP
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
 	)
 	return tp, tp.Shutdown, nil
+}
+
+// tracesURL is the URL spans are posted to: a URL without a path is the
+// collector's base URL, as in OTEL_EXPORTER_OTLP_ENDPOINT, and gets the
+// signal path /v1/traces; a URL with a path is used as it is. (The
+// exporter would post a bare base URL to "/", which collectors reject.)
+func tracesURL(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Path != "" && u.Path != "/") {
+		return endpoint
+	}
+	u.Path = "/v1/traces"
+	return u.String()
 }

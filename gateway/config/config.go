@@ -110,8 +110,9 @@ type Log struct {
 
 // Telemetry configures OpenTelemetry tracing.
 type Telemetry struct {
-	// OTLPEndpoint is an OTLP/HTTP endpoint (host:port or URL); empty
-	// disables trace export.
+	// OTLPEndpoint is an OTLP/HTTP endpoint: host:port, a collector's base
+	// URL (spans go to its /v1/traces) or a full URL with a path (used as
+	// it is). Empty disables trace export.
 	OTLPEndpoint string  `yaml:"otlp_endpoint"`
 	Insecure     bool    `yaml:"insecure"`
 	ServiceName  string  `yaml:"service_name"`
