@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -43,6 +44,9 @@ type Queue struct {
 	mu    sync.Mutex
 	wake  chan struct{} // closed and replaced by every Enqueue
 	group *consumers.Group
+
+	idle   *idleGate
+	claims atomic.Int64 // claim statements run, for tests
 }
 
 const schema = `
@@ -76,7 +80,7 @@ func Open(ctx context.Context, cfg Config) (*Queue, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open queue %s: %w", cfg.Path, err)
 	}
-	return &Queue{db: db, cfg: cfg, wake: make(chan struct{}), group: consumers.New()}, nil
+	return &Queue{db: db, cfg: cfg, wake: make(chan struct{}), group: consumers.New(), idle: newIdleGate(cfg.Path)}, nil
 }
 
 // Enqueue implements ingest.Queue. The job is committed to the file (it
