@@ -86,8 +86,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	role := fs.String("role", "", "all (default), gateway (API only) or worker (ingestion only), overriding server.role")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `FILE` until exit (used by ragway-bench)")
 	traceFile := fs.String("trace", "", "write a runtime execution trace to `FILE` until exit")
+	memProfile := fs.String("memprofile", "", "sample heap allocations and write their profile to `FILE` at exit")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
+	}
+	if *memProfile != "" {
+		stop, err := StartMemProfile(*memProfile, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if *traceFile != "" {
 		stop, err := StartTrace(*traceFile, stderr)
