@@ -88,7 +88,7 @@ type Server struct {
 	// GCMinHeapBytes is the floor under the Go heap goal (see
 	// gateway/heapfloor): with a small live heap the runtime would collect
 	// every few megabytes, and each collection delays the requests that
-	// overlap it. 12 MiB by default; -1 leaves the runtime's own minimum.
+	// overlap it. 8 MiB by default; -1 leaves the runtime's own minimum.
 	// GOGC in the environment overrides it. Read at start-up only.
 	GCMinHeapBytes int64 `yaml:"gc_min_heap_bytes"`
 }

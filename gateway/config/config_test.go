@@ -75,7 +75,7 @@ func TestDefaultConfig(t *testing.T) {
 	require.Len(t, cfg.Backends, 2)
 	require.True(t, cfg.Backends[0].Discover)
 	require.True(t, cfg.Backends[0].Optional)
-	require.Equal(t, int64(12<<20), cfg.Server.GCMinHeapBytes)
+	require.Equal(t, int64(8<<20), cfg.Server.GCMinHeapBytes)
 }
 
 func TestSecretsNeverPrint(t *testing.T) {
