@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -56,7 +57,15 @@ type reqState struct {
 	admitted bool
 }
 
+// stateCtxKey carries a request's state in its context. The context is
+// replaced anyway (for the span), where gin's c.Set would allocate a map
+// for every request.
+type stateCtxKey struct{}
+
 func stateOf(c *gin.Context) *reqState {
+	if st, ok := c.Request.Context().Value(stateCtxKey{}).(*reqState); ok {
+		return st
+	}
 	if v, ok := c.Get(stateKey); ok {
 		return v.(*reqState)
 	}
@@ -70,10 +79,9 @@ func stateOf(c *gin.Context) *reqState {
 func (s *Server) observe(endpoint string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		st := &reqState{start: time.Now(), endpoint: endpoint, id: requestID(c.Request)}
-		c.Set(stateKey, st)
 		ctx, span := s.tracer.Start(c.Request.Context(), endpoint, trace.WithSpanKind(trace.SpanKindServer))
 		st.span = span
-		c.Request = c.Request.WithContext(ctx)
+		c.Request = c.Request.WithContext(context.WithValue(ctx, stateCtxKey{}, st))
 		s.metrics.inflight.Inc()
 		s.requests.Add(1)
 		defer s.requests.Done()
