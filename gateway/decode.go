@@ -3,11 +3,11 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/llm/upstream"
 	"github.com/ragway/ragway/llm/wire"
 )
 
@@ -41,7 +41,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := upstream.ReadAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
 	}

@@ -82,7 +82,7 @@ func (b *Backend) do(ctx context.Context, method, path string, v any) (*http.Res
 // body becomes an *llm.UpstreamError.
 func decodeBody(ctx context.Context, resp *http.Response, v any) error {
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
+	data, err := upstream.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1), resp.ContentLength)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("read response: %w", ctx.Err())

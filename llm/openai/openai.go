@@ -81,7 +81,7 @@ func (b *Backend) do(ctx context.Context, method, path string, body []byte, acce
 // readBody reads a bounded response body.
 func readBody(ctx context.Context, resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
+	body, err := upstream.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1), resp.ContentLength)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("read response: %w", ctx.Err())

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -8,8 +9,10 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -104,4 +107,55 @@ func TestDrainGivesUpAfterDrainWait(t *testing.T) {
 			"after DrainWait the request is cancelled")
 	}
 	require.EqualValues(t, 2, conns.Load(), "a body that never ends loses its connection")
+}
+
+// chunks returns data in reads of at most n bytes.
+type chunks struct {
+	data []byte
+	n    int
+}
+
+func (c *chunks) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), c.n, len(c.data))
+	copy(p, c.data[:k])
+	c.data = c.data[k:]
+	return k, nil
+}
+
+func TestReadAll(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	for _, c := range []struct {
+		name string
+		hint int64
+	}{
+		{"unknown length", -1},
+		{"exact length", int64(len(data))},
+		{"length too small", 100},
+		{"length too large", 1 << 40},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ReadAll(&chunks{data: data, n: 333}, c.hint)
+			require.NoError(t, err)
+			require.Equal(t, data, got)
+		})
+	}
+	t.Run("one allocation for a known length", func(t *testing.T) {
+		allocs := testing.AllocsPerRun(20, func() {
+			_, _ = ReadAll(&chunks{data: data, n: 4096}, int64(len(data)))
+		})
+		assert.LessOrEqual(t, allocs, 2.0) // the buffer (and the reader's escape)
+	})
+	t.Run("a false length reserves at most 32 KiB", func(t *testing.T) {
+		got, err := ReadAll(&chunks{}, 1<<40)
+		require.NoError(t, err)
+		assert.Empty(t, got)
+		assert.LessOrEqual(t, cap(got), maxPrealloc+1)
+	})
+	t.Run("errors pass through", func(t *testing.T) {
+		_, err := ReadAll(iotest.ErrReader(io.ErrUnexpectedEOF), 10)
+		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	})
 }

@@ -199,3 +199,33 @@ func Drain(body io.ReadCloser, cancel context.CancelFunc) {
 		cancel()
 	}()
 }
+
+// maxPrealloc bounds what ReadAll allocates ahead of the data, so that a
+// false Content-Length cannot make it reserve much memory.
+const maxPrealloc = 32 << 10
+
+// ReadAll reads r to EOF like io.ReadAll, but into a buffer sized from
+// sizeHint (a Content-Length; 0 or less when unknown), up to 32 KiB: one
+// allocation for a body of known length, where io.ReadAll starts at 512
+// bytes and doubles, copying, through every size on the way.
+func ReadAll(r io.Reader, sizeHint int64) ([]byte, error) {
+	if sizeHint <= 0 {
+		return io.ReadAll(r)
+	}
+	// One byte more, so that the read that meets EOF has room and does not
+	// grow the buffer.
+	b := make([]byte, 0, min(sizeHint, maxPrealloc)+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
+}
