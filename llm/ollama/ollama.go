@@ -61,12 +61,7 @@ func (b *Backend) do(ctx context.Context, method, path string, v any) (*http.Res
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	for k, v := range b.Header {
-		req.Header[k] = v
-	}
-	if v != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	req.Header = b.RequestHeader("", v != nil)
 	resp, err := b.HTTP.Do(req)
 	if err != nil {
 		return nil, upstream.TransportError(ctx, err)

@@ -60,13 +60,7 @@ func (b *Backend) do(ctx context.Context, method, path string, body []byte, acce
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	for k, v := range b.Header {
-		req.Header[k] = v
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", accept)
+	req.Header = b.RequestHeader(accept, body != nil)
 	resp, err := b.HTTP.Do(req)
 	if err != nil {
 		return nil, upstream.TransportError(ctx, err)

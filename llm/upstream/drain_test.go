@@ -159,3 +159,23 @@ func TestReadAll(t *testing.T) {
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	})
 }
+
+func TestRequestHeader(t *testing.T) {
+	c, err := NewClient(Options{BaseURL: "http://127.0.0.1:1/v1", APIKey: "sk-test", Headers: map[string]string{"X-Team": "search"}})
+	require.NoError(t, err)
+	h := c.RequestHeader("text/event-stream", true)
+	assert.Equal(t, "Bearer sk-test", h.Get("Authorization"))
+	assert.Equal(t, "search", h.Get("X-Team"))
+	assert.Equal(t, "application/json", h.Get("Content-Type"))
+	assert.Equal(t, "text/event-stream", h.Get("Accept"))
+	// Changing one request's header leaves the next one's alone.
+	h.Set("Accept", "application/x-ndjson")
+	h.Add("Content-Type", "charset=utf-8")
+	h.Set("X-Team", "other")
+	g := c.RequestHeader("", false)
+	assert.Equal(t, "search", g.Get("X-Team"))
+	assert.Empty(t, g.Get("Accept"))
+	assert.Empty(t, g.Get("Content-Type"))
+	assert.Equal(t, []string{"application/json"}, c.RequestHeader("application/json", true)["Content-Type"])
+	assert.Equal(t, "text/event-stream", c.RequestHeader("text/event-stream", false).Get("Accept"))
+}

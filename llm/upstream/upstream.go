@@ -229,3 +229,34 @@ func ReadAll(r io.Reader, sizeHint int64) ([]byte, error) {
 		}
 	}
 }
+
+// Shared header values; never modified in place (Header.Set replaces a
+// value slice and Header.Add copies one of capacity 1).
+var (
+	jsonValue        = []string{"application/json"}
+	eventStreamValue = []string{"text/event-stream"}
+)
+
+// RequestHeader returns the header of one request to the server: the
+// configured headers (Options.Header), Content-Type: application/json when
+// it has a body, and Accept when accept is not empty. The map is new and
+// sized for its entries; the value slices are shared between requests.
+func (c *Client) RequestHeader(accept string, body bool) http.Header {
+	h := make(http.Header, len(c.Header)+2)
+	for k, v := range c.Header {
+		h[k] = v
+	}
+	if body {
+		h["Content-Type"] = jsonValue
+	}
+	switch accept {
+	case "":
+	case "application/json":
+		h["Accept"] = jsonValue
+	case "text/event-stream":
+		h["Accept"] = eventStreamValue
+	default:
+		h["Accept"] = []string{accept}
+	}
+	return h
+}
