@@ -12,9 +12,11 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ragway/ragway/llm"
+	"github.com/ragway/ragway/llm/upstream"
 	"github.com/ragway/ragway/policies"
 	"github.com/ragway/ragway/policies/limits"
 )
@@ -79,7 +81,11 @@ func stateOf(c *gin.Context) *reqState {
 func (s *Server) observe(endpoint string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		st := &reqState{start: time.Now(), endpoint: endpoint, id: requestID(c.Request)}
-		ctx, span := s.tracer.Start(c.Request.Context(), endpoint, trace.WithSpanKind(trace.SpanKindServer))
+		// The caller's trace context (traceparent, baggage) makes this span
+		// a child of the caller's; with tracing off it still reaches the
+		// backend, as the parent of the backend's spans.
+		ctx := upstream.Propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+		ctx, span := s.tracer.Start(ctx, endpoint, trace.WithSpanKind(trace.SpanKindServer))
 		st.span = span
 		c.Request = c.Request.WithContext(context.WithValue(ctx, stateCtxKey{}, st))
 		s.metrics.inflight.Inc()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -84,10 +85,12 @@ func TestTracesCarryGenAIAttributes(t *testing.T) {
 	defer cs.Close()
 	h := startGateway(t, fakeConfig+fmt.Sprintf("telemetry: {otlp_endpoint: %q, insecure: true, sample_ratio: 1}\n", cs.URL))
 
-	status, _, body := h.post("/v1/chat/completions", chatBody("chat", "Say hello."))
+	status, _, body := h.post("/v1/chat/completions", chatBody("chat", "Say hello."), "traceparent", callerTraceparent)
 	require.Equal(t, http.StatusOK, status, body)
 	status, _, body = h.post("/v1/chat/completions", chatBody("no-such-model", "Say hello."))
 	require.Equal(t, http.StatusNotFound, status, body)
+	up, found := h.fake.LastRequest("/v1/chat/completions")
+	require.True(t, found)
 	h.stop() // flushes the batch of spans
 
 	spans := col.named("chat.completions")
@@ -114,9 +117,48 @@ func TestTracesCarryGenAIAttributes(t *testing.T) {
 	assert.NotEqual(t, "", a["gen_ai.usage.input_tokens"])
 	assert.NotEqual(t, "0", a["gen_ai.usage.output_tokens"])
 
+	// The caller's trace continues through the gateway to the backend.
+	assert.Equal(t, callerTraceID, hex.EncodeToString(ok.TraceId), "the span joins the caller's trace")
+	assert.Equal(t, callerSpanID, hex.EncodeToString(ok.ParentSpanId), "as a child of the caller's span")
+	assert.Equal(t, "00-"+callerTraceID+"-"+hex.EncodeToString(ok.SpanId)+"-01", up.Header.Get("traceparent"),
+		"the backend sees the gateway's span as its parent")
+	assert.NotEqual(t, callerTraceID, hex.EncodeToString(missing.TraceId), "a request without traceparent starts a trace")
+
 	b := attrs(missing)
 	assert.Equal(t, "404", b["http.response.status_code"])
 	assert.Equal(t, "unknown", b["ragway.route"])
+}
+
+const (
+	callerTraceID     = "4bf92f3577b34da6a3ce929d0e0e4736"
+	callerSpanID      = "00f067aa0ba902b7"
+	callerTraceparent = "00-" + callerTraceID + "-" + callerSpanID + "-01"
+)
+
+// TestTraceContextPassesThrough: with tracing off the gateway records no
+// spans, but the caller's trace context still reaches the backend, so the
+// backend's spans join the caller's trace.
+func TestTraceContextPassesThrough(t *testing.T) {
+	h := startGateway(t, fakeConfig)
+	status, _, body := h.post("/v1/chat/completions", chatBody("chat", "Say hello."),
+		"traceparent", callerTraceparent, "baggage", "tenant=acme")
+	require.Equal(t, http.StatusOK, status, body)
+	up, ok := h.fake.LastRequest("/v1/chat/completions")
+	require.True(t, ok)
+	assert.Equal(t, callerTraceparent, up.Header.Get("traceparent"))
+	assert.Equal(t, "tenant=acme", up.Header.Get("baggage"))
+
+	status, _, body = h.post("/v1/chat/completions", chatBody("ollama-chat", "Say hello."), "traceparent", callerTraceparent)
+	require.Equal(t, http.StatusOK, status, body)
+	up, ok = h.fake.LastRequest("/api/chat")
+	require.True(t, ok, "the Ollama route calls /api/chat")
+	assert.Equal(t, callerTraceparent, up.Header.Get("traceparent"), "the Ollama backend carries it too")
+
+	status, _, body = h.post("/v1/chat/completions", chatBody("chat", "Say hello."), "traceparent", "00-garbage")
+	require.Equal(t, http.StatusOK, status, body, "a malformed traceparent is ignored")
+	up, ok = h.fake.LastRequest("/v1/chat/completions")
+	require.True(t, ok)
+	assert.Empty(t, up.Header.Get("traceparent"))
 }
 
 func TestTracesURL(t *testing.T) {

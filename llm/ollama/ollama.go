@@ -61,7 +61,7 @@ func (b *Backend) do(ctx context.Context, method, path string, v any) (*http.Res
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	req.Header = b.RequestHeader("", v != nil)
+	req.Header = b.RequestHeader(ctx, "", v != nil)
 	resp, err := b.HTTP.Do(req)
 	if err != nil {
 		return nil, upstream.TransportError(ctx, err)

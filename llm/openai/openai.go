@@ -60,7 +60,7 @@ func (b *Backend) do(ctx context.Context, method, path string, body []byte, acce
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	req.Header = b.RequestHeader(accept, body != nil)
+	req.Header = b.RequestHeader(ctx, accept, body != nil)
 	resp, err := b.HTTP.Do(req)
 	if err != nil {
 		return nil, upstream.TransportError(ctx, err)

@@ -163,7 +163,7 @@ func TestReadAll(t *testing.T) {
 func TestRequestHeader(t *testing.T) {
 	c, err := NewClient(Options{BaseURL: "http://127.0.0.1:1/v1", APIKey: "sk-test", Headers: map[string]string{"X-Team": "search"}})
 	require.NoError(t, err)
-	h := c.RequestHeader("text/event-stream", true)
+	h := c.RequestHeader(context.Background(), "text/event-stream", true)
 	assert.Equal(t, "Bearer sk-test", h.Get("Authorization"))
 	assert.Equal(t, "search", h.Get("X-Team"))
 	assert.Equal(t, "application/json", h.Get("Content-Type"))
@@ -172,10 +172,10 @@ func TestRequestHeader(t *testing.T) {
 	h.Set("Accept", "application/x-ndjson")
 	h.Add("Content-Type", "charset=utf-8")
 	h.Set("X-Team", "other")
-	g := c.RequestHeader("", false)
+	g := c.RequestHeader(context.Background(), "", false)
 	assert.Equal(t, "search", g.Get("X-Team"))
 	assert.Empty(t, g.Get("Accept"))
 	assert.Empty(t, g.Get("Content-Type"))
-	assert.Equal(t, []string{"application/json"}, c.RequestHeader("application/json", true)["Content-Type"])
-	assert.Equal(t, "text/event-stream", c.RequestHeader("text/event-stream", false).Get("Accept"))
+	assert.Equal(t, []string{"application/json"}, c.RequestHeader(context.Background(), "application/json", true)["Content-Type"])
+	assert.Equal(t, "text/event-stream", c.RequestHeader(context.Background(), "text/event-stream", false).Get("Accept"))
 }

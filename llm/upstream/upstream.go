@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/ragway/ragway/llm"
 )
 
@@ -237,12 +239,18 @@ var (
 	eventStreamValue = []string{"text/event-stream"}
 )
 
+// Propagator carries the W3C trace context and baggage of a request to the
+// server it calls, so that a backend's own traces join the caller's.
+var Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
 // RequestHeader returns the header of one request to the server: the
 // configured headers (Options.Header), Content-Type: application/json when
-// it has a body, and Accept when accept is not empty. The map is new and
-// sized for its entries; the value slices are shared between requests.
-func (c *Client) RequestHeader(accept string, body bool) http.Header {
-	h := make(http.Header, len(c.Header)+2)
+// it has a body, Accept when accept is not empty, and the trace context of
+// ctx (traceparent, tracestate, baggage) when it has one. The map is new
+// and sized for its entries; the value slices are shared between requests.
+func (c *Client) RequestHeader(ctx context.Context, accept string, body bool) http.Header {
+	h := make(http.Header, len(c.Header)+3)
+	Propagator.Inject(ctx, propagation.HeaderCarrier(h))
 	for k, v := range c.Header {
 		h[k] = v
 	}
