@@ -34,6 +34,34 @@ limits:
     - {scope: tenant, requests_per_minute: 60000000}
 `
 
+// BenchmarkChatStream streams a chat of ten content chunks through the
+// gateway, with usage: the gateway's CPU and allocations per stream.
+func BenchmarkChatStream(b *testing.B) {
+	h := startGateway(b, fakeConfig, llmtest.WithRecordLimit(0), llmtest.WithChunks(10))
+	body := []byte(chatBody("chat", "Say hello in one word.", `"stream":true`, `"stream_options":{"include_usage":true}`))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.Cleanup(client.CloseIdleConnections)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Post(h.url+"/v1/chat/completions", "application/json", bytes.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			data, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK || !bytes.HasSuffix(data, []byte("data: [DONE]\n\n")) {
+				b.Errorf("status %d, %v: %s", resp.StatusCode, err, data)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	require.Positive(b, h.fake.Total())
+}
+
 func benchChat(b *testing.B, yamlText string) {
 	h := startGateway(b, yamlText, llmtest.WithRecordLimit(0))
 	body := []byte(chatBody("chat", "Say hello in one word."))

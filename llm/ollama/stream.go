@@ -53,7 +53,7 @@ func (b *Backend) openStream(ctx context.Context, op, path string, body any, con
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	s := &stream{
-		ctx: ctx, cancel: cancel, detach: detach, body: resp.Body, br: bufio.NewReaderSize(resp.Body, 16<<10),
+		ctx: ctx, cancel: cancel, detach: detach, body: resp.Body, br: bufio.NewReaderSize(resp.Body, 4<<10),
 		idle: b.Idle, op: op, convert: convert,
 	}
 	s.timer = time.AfterFunc(time.Hour, s.onIdle)

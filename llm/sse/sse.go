@@ -20,6 +20,11 @@ var ErrEventTooLarge = errors.New("sse: event too large")
 // Done is the data of OpenAI's terminating event.
 var Done = []byte("[DONE]")
 
+var (
+	dataPrefix = []byte("data: ")
+	frameEnd   = []byte("\n\n")
+)
+
 // Event is one dispatched event.
 type Event struct {
 	// Name is the "event:" field; empty means "message".
@@ -37,9 +42,14 @@ type Reader struct {
 	hasData bool
 }
 
+// readBuffer is the Reader's buffer. A chunk is a few hundred bytes; a
+// longer line is assembled from several reads (up to MaxEventSize), so a
+// large buffer only cost every stream 32 KiB.
+const readBuffer = 4 << 10
+
 // NewReader returns a Reader over r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{br: bufio.NewReaderSize(r, 32<<10)}
+	return &Reader{br: bufio.NewReaderSize(r, readBuffer)}
 }
 
 // Next returns the next event. It returns io.EOF when the stream ends cleanly
@@ -126,17 +136,22 @@ func (r *Reader) readLine() ([]byte, error) {
 	return line, nil
 }
 
-// WriteData writes one data frame. data must not contain newlines (JSON from
-// encoding/json never does).
+// WriteData writes one data frame in three writes, so w should buffer (an
+// http.ResponseWriter does, until Flush). data must not contain newlines
+// (JSON from encoding/json never does).
 func WriteData(w io.Writer, data []byte) error {
 	if bytes.ContainsAny(data, "\r\n") {
 		return fmt.Errorf("sse: data contains a newline")
 	}
-	buf := make([]byte, 0, len(data)+8)
-	buf = append(buf, "data: "...)
-	buf = append(buf, data...)
-	buf = append(buf, '\n', '\n')
-	_, err := w.Write(buf)
+	// Three writes rather than a joined copy: the writers this goes to (an
+	// http.ResponseWriter) buffer until the frame is flushed.
+	if _, err := w.Write(dataPrefix); err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	_, err := w.Write(frameEnd)
 	return err
 }
 

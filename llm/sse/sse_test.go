@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
 
@@ -153,4 +154,23 @@ func FuzzReader(f *testing.F) {
 		require.ErrorIs(t, err, io.EOF)
 		require.Equal(t, []event{{Data: string(line)}}, got)
 	})
+}
+
+// TestReaderLongLines: lines far longer than the reader's buffer, with LF
+// and CRLF endings and split across many small reads, come out whole.
+func TestReaderLongLines(t *testing.T) {
+	long := strings.Repeat("x", 100<<10)
+	stream := "data: " + long + "\r\n\r\n" + "data: a\ndata: " + long + "\n\n" + "data: [DONE]\n\n"
+	r := sse.NewReader(iotest.OneByteReader(strings.NewReader(stream)))
+	ev, err := r.Next()
+	require.NoError(t, err)
+	require.Equal(t, long, string(ev.Data))
+	ev, err = r.Next()
+	require.NoError(t, err)
+	require.Equal(t, "a\n"+long, string(ev.Data))
+	ev, err = r.Next()
+	require.NoError(t, err)
+	require.Equal(t, sse.Done, ev.Data)
+	_, err = r.Next()
+	require.ErrorIs(t, err, io.EOF)
 }
