@@ -38,30 +38,23 @@ func (q *Queue) Consume(ctx context.Context, handle func(context.Context, ingest
 func (q *Queue) work(ctx context.Context, handle func(context.Context, ingest.Job) error) {
 	poll := time.NewTicker(q.cfg.PollInterval)
 	defer poll.Stop()
-	idle := false // the last tick was a poll that may skip its claim
+	idle := false // woken by a poll tick, which may skip its claim
 	for ctx.Err() == nil {
 		wake := q.wakeChan()
-		if idle && q.idle.skip(time.Now()) {
-			select {
-			case <-ctx.Done():
-			case <-wake:
+		if !idle || !q.idle.skip(time.Now()) {
+			l, err := q.claim(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				q.idle.invalidate()
+				slog.Default().ErrorContext(ctx, "ingest queue: take job", "error", err)
+			case l != nil:
+				q.idle.invalidate()
+				q.run(ctx, l, handle)
 				idle = false
-			case <-poll.C:
+				continue
+			case err == nil:
+				q.idle.recordEmpty(ctx, q.db)
 			}
-			continue
-		}
-		l, err := q.claim(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			q.idle.invalidate()
-			slog.Default().ErrorContext(ctx, "ingest queue: take job", "error", err)
-		case l != nil:
-			q.idle.invalidate()
-			q.run(ctx, l, handle)
-			idle = false
-			continue
-		case err == nil:
-			q.idle.recordEmpty(ctx, q.db)
 		}
 		select {
 		case <-ctx.Done():
