@@ -31,7 +31,8 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	noPin := fs.Bool("no-pin", false, "do not pin the gateway and the load generator to separate CPUs")
 	asJSON := fs.Bool("json", false, "print the report as JSON on stdout (the table goes to stderr)")
 	reference := fs.String("reference", evalbench.ReferenceAuto,
-		"the reference proxy measured beside the gateway: auto (nginx when it is installed), nginx or none")
+		"the reference proxy measured beside the gateway: auto (nginx when it is installed), nginx, "+
+			"go (the Go standard library's httputil.ReverseProxy, the floor of any net/http gateway) or none")
 	nginxExe := fs.String("nginx", "", "the nginx `BINARY` of the reference (default: nginx in PATH, else /usr/sbin/nginx)")
 	cpuProfile := fs.String("cpuprofile", "", "afterwards, load a fresh gateway for --duration and write its CPU profile to `FILE`")
 	if err := fs.Parse(args); err != nil {
@@ -55,7 +56,7 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return usageError{fmt.Sprintf("bench: %v", err)}
 	}
 	// Checked here too so that a missing nginx fails before any re-exec.
-	if _, _, err := evalbench.ChooseReference(*reference, *nginxExe, evalbench.Pinning{}); err != nil {
+	if _, _, err := evalbench.ChooseReference(*reference, *nginxExe, self, evalbench.Pinning{}); err != nil {
 		return referenceError(err)
 	}
 	var pin evalbench.Pinning
@@ -73,7 +74,7 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return fmt.Errorf("bench: cpuprofile: %w", err)
 		}
 	}
-	ref, refSkipped, err := evalbench.ChooseReference(*reference, *nginxExe, pin)
+	ref, refSkipped, err := evalbench.ChooseReference(*reference, *nginxExe, self, pin)
 	if err != nil {
 		return referenceError(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
+
+	evalbench "github.com/ragway/ragway/evals/bench"
 )
 
 const usage = `ragway-bench: Ragway's benchmarks
@@ -26,6 +28,8 @@ Usage:
   ragway-bench retrieval --data DIR         SciFact nDCG@10 and Recall@100 of a store
   ragway-bench vectors [--vectors N]        vector search recall@10 and queries/s
   ragway-bench ingest --data DIR            SciFact corpus through the HTTP API into a store
+  ragway-bench proxy --listen ADDR --upstream URL
+                                            the reference proxy of --reference go (httputil.ReverseProxy)
 `
 
 // usageError is a bad command line; it exits with status 2.
@@ -60,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return benchIngest(ctx, args[1:], stdout, stderr)
 		case "gateway":
 			return benchGateway(ctx, args[1:], stdout, stderr)
+		case evalbench.GoProxyCommand:
+			return evalbench.RunGoProxy(ctx, args[1:], stderr)
 		case "help":
 			fmt.Fprint(stdout, usage)
 			return nil

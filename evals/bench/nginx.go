@@ -40,6 +40,7 @@ type Proxy interface {
 const (
 	ReferenceAuto  = "auto"
 	ReferenceNginx = "nginx"
+	ReferenceGo    = "go"
 	ReferenceNone  = "none"
 )
 
@@ -87,14 +88,18 @@ func executable(path string) (string, error) {
 // ChooseReference turns the bench command's --reference mode and --nginx
 // path into the reference to measure: nil, with the reason why, for none.
 // Mode auto takes nginx when it is found and none otherwise; mode nginx,
-// or a path given explicitly, fails when the binary is missing.
-func ChooseReference(mode, nginxPath string, pin Pinning) (Reference, string, error) {
+// or a path given explicitly, fails when the binary is missing. Mode go
+// takes GoProxy served by self (the bench binary).
+func ChooseReference(mode, nginxPath, self string, pin Pinning) (Reference, string, error) {
 	switch mode {
 	case ReferenceNone:
 		return nil, "disabled by --reference none", nil
+	case ReferenceGo:
+		return GoProxy{Exe: self, Pinning: pin}, "", nil
 	case ReferenceAuto, ReferenceNginx:
 	default:
-		return nil, "", fmt.Errorf("%w %q: want %s, %s or %s", ErrReferenceMode, mode, ReferenceAuto, ReferenceNginx, ReferenceNone)
+		return nil, "", fmt.Errorf("%w %q: want %s, %s, %s or %s", ErrReferenceMode, mode,
+			ReferenceAuto, ReferenceNginx, ReferenceGo, ReferenceNone)
 	}
 	exe, err := FindNginx(nginxPath)
 	switch {

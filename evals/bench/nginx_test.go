@@ -278,6 +278,7 @@ func TestChooseReference(t *testing.T) {
 		{name: "nginx without nginx fails", mode: ReferenceNginx, err: ErrNoNginx},
 		{name: "nginx with a missing path fails", mode: ReferenceNginx, path: missing, errText: "nginx binary"},
 		{name: "nginx with a directory fails", mode: ReferenceNginx, path: bin, errText: "not an executable file"},
+		{name: "go needs no nginx", mode: ReferenceGo, wantExe: "/bench"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,7 +290,7 @@ func TestChooseReference(t *testing.T) {
 				t.Setenv("PATH", bin)
 			}
 			pin := Pinning{Pinned: true, GatewayCPU: 3}
-			ref, skipped, err := ChooseReference(tt.mode, tt.path, pin)
+			ref, skipped, err := ChooseReference(tt.mode, tt.path, "/bench", pin)
 			switch {
 			case tt.err != nil:
 				require.ErrorIs(t, err, tt.err)
@@ -306,6 +307,10 @@ func TestChooseReference(t *testing.T) {
 				return
 			}
 			require.Empty(t, skipped)
+			if tt.mode == ReferenceGo {
+				require.Equal(t, GoProxy{Exe: tt.wantExe, Pinning: pin}, ref)
+				return
+			}
 			require.Equal(t, Nginx{Exe: tt.wantExe, Pinning: pin}, ref)
 		})
 	}
