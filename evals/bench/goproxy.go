@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -75,8 +76,15 @@ func (p goProxyProcess) Describe() string {
 
 // GoProxyHandler is the go-stdlib reference: /readyz answers 200 itself,
 // every other path goes to upstream (a root URL) unchanged. It gets what
-// nginx gets: upstream keep-alive for every connection a run opens, and a
-// flush after each write so SSE frames pass as they come.
+// nginx gets: upstream keep-alive for every connection a run opens, the
+// request body read whole before the upstream call (nginx's
+// proxy_request_buffering), and a flush after each write so SSE frames
+// pass as they come.
+//
+// The buffering is needed, not only faithful: an HTTP/1 server consumes
+// what is left of a request body once the response starts, and a
+// streamed upstream body that raced it lost its connection mid-stream
+// (the Transport's writer, checking the body's end, saw it closed).
 func GoProxyHandler(upstream *url.URL) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(upstream) },
@@ -90,7 +98,15 @@ func GoProxyHandler(upstream *url.URL) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.Handle("/", rp)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rp.ServeHTTP(w, r)
+	})
 	return mux
 }
 
@@ -128,4 +144,10 @@ func RunGoProxy(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("proxy: %w", err)
 	}
 	return <-done
+}
+
+func (p goProxyProcess) Close() error {
+	err := p.process.Close()
+	println("CHILD OUT:", p.out.String())
+	return err
 }

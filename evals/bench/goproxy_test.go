@@ -127,3 +127,35 @@ func TestRunWithGoProxy(t *testing.T) {
 	requireEmptyDir(t, tmp)
 	t.Log(table.String())
 }
+
+// TestGoProxyChildStreams alternates chats and streams through a go-stdlib
+// proxy in a child process. Without the request body read whole first,
+// one stream in a few dozen lost its upstream connection mid-stream here.
+func TestGoProxyChildStreams(t *testing.T) {
+	t.Setenv(goProxyChildEnv, "1")
+	up, err := llmtest.Start("127.0.0.1:0", llmtest.WithChunks(3), llmtest.WithRecordLimit(0))
+	require.NoError(t, err)
+	t.Cleanup(up.Close)
+	u, err := url.Parse(up.OpenAIURL())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := GoProxy{Exe: os.Args[0]}.Start(ctx, up.OpenAIURL())
+	require.NoError(t, err)
+	for i := range 400 {
+		stream := i%2 == 1
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL()+u.Path+"/chat/completions",
+			bytes.NewReader(chatBody(Model, stream)))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		require.NoError(t, err, "request %d (stream %v)", i, stream)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		if stream {
+			require.True(t, bytes.HasSuffix(b, []byte("data: [DONE]\n\n")), "request %d ends with [DONE]", i)
+		}
+	}
+	require.NoError(t, p.Close(), "the proxy stops cleanly on SIGTERM")
+}

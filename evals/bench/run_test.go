@@ -42,12 +42,13 @@ func TestRunInProcess(t *testing.T) {
 		require.Positive(t, s.RPS)
 		require.Zero(t, s.Errors)
 		require.Equal(t, 20, s.TTFT.N)
-		require.Equal(t, 20, s.Frames.Streams)
+		require.Equal(t, 1, s.TTFTFirst.N)
+		require.Equal(t, 21, s.Frames.Streams, "20 and the one that opens the turn")
 	}
 	// role, three content chunks, finish, usage, [DONE].
 	require.Equal(t, 7, rep.FramesPerStream)
-	require.Equal(t, 140, rep.FramesSent)
-	require.Equal(t, 140, rep.Direct.Frames.Payloads)
+	require.Equal(t, 147, rep.FramesSent)
+	require.Equal(t, 147, rep.Direct.Frames.Payloads)
 	require.Zero(t, rep.FramesLost)
 	require.Zero(t, rep.Gateway.Frames.Merged)
 	require.True(t, rep.Targets[3].Pass, rep.Targets[3].Measured)
@@ -81,7 +82,7 @@ func TestRunInProcess(t *testing.T) {
 	}
 
 	require.Contains(t, progressOut.String(), "bench: latency c=1, direct and gateway in turns...")
-	require.Contains(t, progressOut.String(), "bench: streams, direct and gateway in turns: 40 done")
+	require.Contains(t, progressOut.String(), "bench: streams, direct and gateway in turns: 42 done")
 	var table bytes.Buffer
 	require.NoError(t, rep.WriteTable(&table))
 	require.Contains(t, table.String(), "unpinned (test)")
@@ -173,14 +174,14 @@ func TestRunWithReference(t *testing.T) {
 	requireReferenceSide(t, rep, "goproxy")
 	require.Equal(t, "in process", rep.ReferenceProcess)
 	require.Equal(t, 60, rep.Overhead.N, "the overhead header is the gateway's alone")
-	require.Equal(t, 140, rep.FramesSent)
+	require.Equal(t, 147, rep.FramesSent)
 	out := progressOut.String()
 	for _, want := range []string{
 		"bench: starting goproxy...",
 		"bench: warm-up: 60 done", // three paths of 10 requests and 10 streams
 		"bench: latency c=1, direct, gateway and goproxy in turns: 180 done",
 		"bench: throughput c=4, direct, gateway and goproxy in turns...",
-		"bench: streams, direct, gateway and goproxy in turns: 60 done",
+		"bench: streams, direct, gateway and goproxy in turns: 63 done",
 		"bench: auth and limits c=1, gateways in turns",
 	} {
 		require.Contains(t, out, want)
