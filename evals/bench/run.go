@@ -376,8 +376,9 @@ func throughputPhase(ctx context.Context, o Options, p progress, chat paths) ([]
 // streamPhase opens Streams streams on each path, one at a time, in
 // turns of streamBlock. Each turn opens with one more stream, recorded in
 // first and not in st: like a latency turn's first request, it finds the
-// CPU caches filled by the other paths' processes, and at 1 in 26 it would
-// be the p99 of every path. Its frames are checked all the same.
+// CPU caches filled by the other paths' processes, and at 1 in 26 of all
+// streams it sat in the p99 (6 of the gateway's 10 slowest in one run).
+// Its frames are checked all the same.
 func streamPhase(ctx context.Context, o Options, p progress, stream paths) (st, first []*streamRun, err error) {
 	turns := (o.Streams + streamBlock - 1) / streamBlock
 	st, first = make([]*streamRun, len(stream)), make([]*streamRun, len(stream))
