@@ -3,6 +3,7 @@ package tokens
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/wire"
@@ -75,6 +76,9 @@ func contentTokens(tk *encoder, raw json.RawMessage) int {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0
 	}
+	if s, ok := plainString(raw); ok {
+		return countText(tk, s)
+	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return countText(tk, s)
@@ -97,6 +101,28 @@ func contentTokens(tk *encoder, raw json.RawMessage) int {
 	return n
 }
 
+// plainString returns the text of raw when raw is a JSON string that needs
+// no decoding: quoted, valid UTF-8, with no escape, no quote and no control
+// character inside. That is most message content, and it skips
+// json.Unmarshal's validating scan and unquoting, half of counting a chat.
+// Anything else reports false and goes through json.Unmarshal.
+func plainString(raw []byte) (string, bool) {
+	n := len(raw)
+	if n < 2 || raw[0] != '"' || raw[n-1] != '"' {
+		return "", false
+	}
+	body := raw[1 : n-1]
+	for _, b := range body {
+		if b < 0x20 || b == '"' || b == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(body) {
+		return "", false
+	}
+	return string(body), true
+}
+
 // Prompt counts a legacy completions prompt: a string, an array of strings,
 // or token arrays (counted by length).
 func (c *Counter) Prompt(model string, prompt json.RawMessage) (int, error) {
@@ -106,6 +132,9 @@ func (c *Counter) Prompt(model string, prompt json.RawMessage) (int, error) {
 	}
 	if len(prompt) == 0 || string(prompt) == "null" {
 		return 0, nil
+	}
+	if s, ok := plainString(prompt); ok {
+		return countText(tk, s), nil
 	}
 	var s string
 	if json.Unmarshal(prompt, &s) == nil {

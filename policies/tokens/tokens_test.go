@@ -282,3 +282,46 @@ func TestMaxTokens(t *testing.T) {
 		require.Equal(t, want, MaxTokens(&llm.Request{Fields: f}), fields)
 	}
 }
+
+func TestPlainString(t *testing.T) {
+	for _, tt := range []struct {
+		raw  string
+		want string
+		ok   bool
+	}{
+		{raw: `"hello there"`, want: "hello there", ok: true},
+		{raw: `""`, want: "", ok: true},
+		{raw: `"héllo, 世界"`, want: "héllo, 世界", ok: true},
+		{raw: `"say \"hi\""`},      // escaped quotes need decoding
+		{raw: `"line\nbreak"`},     // so does any escape
+		{raw: `"\u00e9"`},          // and unicode escapes
+		{raw: "\"raw\nnewline\""},  // invalid JSON: left to json.Unmarshal
+		{raw: "\"bad \xff utf8\""}, // json.Unmarshal replaces it with U+FFFD
+		{raw: `"unterminated`},     // not a string
+		{raw: `[{"type":"text"}]`}, // content parts
+		{raw: `"`},                 // a lone quote
+		{raw: `"a" "b"`},           // a quote inside
+		{raw: `null`},
+	} {
+		got, ok := plainString([]byte(tt.raw))
+		require.Equal(t, tt.ok, ok, "%q", tt.raw)
+		require.Equal(t, tt.want, got, "%q", tt.raw)
+	}
+}
+
+// FuzzPlainString checks the fast path against encoding/json: whatever
+// plainString accepts, json.Unmarshal decodes to the same text.
+func FuzzPlainString(f *testing.F) {
+	for _, s := range []string{`"hello"`, `""`, `"a\"b"`, "\"\xff\"", `"é"`, `"a" "b"`, `[1]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := plainString(raw)
+		if !ok {
+			return
+		}
+		var want string
+		require.NoError(t, json.Unmarshal(raw, &want), "%q", raw)
+		require.Equal(t, want, got, "%q", raw)
+	})
+}
