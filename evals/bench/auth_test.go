@@ -120,9 +120,35 @@ func TestAuthLimitsTable(t *testing.T) {
 	require.Contains(t, out.String(), "added p50 = 1.25× its Redis round trip")
 	require.Contains(t, out.String(), "1.00 per request, mean 45.0 µs")
 	require.Contains(t, out.String(), "+100.0 µs")
+	require.Contains(t, out.String(), "own added p99 paired by turn (median over 0 rounds")
+
+	// Paired by turn: the rounds' differences are -2, 4, 6, 30 µs; their
+	// lower middle is 4 µs. The pooled p99s would say +21 µs.
+	a.Off.OwnP99Turns = []time.Duration{40 * us, 30 * us, 50 * us, 20 * us}
+	a.Embedded.OwnP99Turns = []time.Duration{70 * us, 34 * us, 48 * us, 26 * us}
+	a.Shared.OwnP99Turns = a.Shared.OwnP99Turns[:0]
+	a.evaluate()
+	require.Equal(t, 4*us, a.Embedded.PairedOwnP99)
+	require.Zero(t, a.Shared.PairedOwnP99, "no rounds")
+	require.False(t, a.EmbeddedPass, "the target stays on the pooled figure")
+	out.Reset()
+	require.NoError(t, a.writeTable(&out))
+	require.Contains(t, out.String(), "median over 4 rounds")
+	require.Contains(t, out.String(), "embedded +4.0 µs, shared +0.0 µs")
 
 	a.Embedded.Own.P99 = 30 * us
+	a.Embedded.OwnP99Turns = nil
 	a.Embedded.Own.N = 0
 	a.evaluate()
 	require.False(t, a.EmbeddedPass, "no samples is no pass")
+}
+
+func TestPairedMedianAndTurnP99(t *testing.T) {
+	us := time.Microsecond
+	require.Equal(t, 5*us, pairedMedian([]time.Duration{10 * us, 20 * us, 7 * us}, []time.Duration{5 * us, 5 * us, 5 * us, 9 * us}),
+		"differences 5, 15, 2 over the three rounds both have")
+	require.Zero(t, pairedMedian(nil, []time.Duration{us}))
+	all := []time.Duration{9 * us, 1 * us, 5 * us, 3 * us}
+	require.Equal(t, 5*us, turnP99(all, 1), "the turn after index 1 is 1, 5, 3 µs")
+	require.Equal(t, []time.Duration{9 * us, 1 * us, 5 * us, 3 * us}, all, "left in order")
 }

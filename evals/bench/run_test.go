@@ -62,8 +62,11 @@ func TestRunInProcess(t *testing.T) {
 	for _, row := range []AuthRow{a.Off, a.Embedded} {
 		require.Equal(t, 60, row.Latency.N, row.Name)
 		require.Equal(t, 60, row.Own.N, row.Name+": every response has the overhead header")
+		require.Len(t, row.OwnP99Turns, 1, row.Name+": one turn of 60")
+		require.Equal(t, row.Own.P99, row.OwnP99Turns[0], row.Name+": one turn's p99 is the whole run's")
 		require.Zero(t, row.Errors, row.Name)
 	}
+	require.Equal(t, a.Embedded.AddedOwnP99, a.Embedded.PairedOwnP99, "with one round, paired is pooled")
 	require.Equal(t, a.Embedded.Latency.P99-a.Off.Latency.P99, a.Embedded.AddedP99)
 	require.Equal(t, a.Embedded.Own.P99-a.Off.Own.P99, a.Embedded.AddedOwnP99)
 	require.Equal(t, a.EmbeddedPass, rep.Targets[5].Pass)
