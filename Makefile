@@ -5,6 +5,7 @@ BENCH_BIN := bin/ragway-bench
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/ragway/ragway/cmd/ragway/cli.Version=$(VERSION)
 FUZZTIME ?= 30s
+BENCH_ARGS ?=
 # TAGS=milvus builds in the Milvus store's client (about 18 MB more resident memory).
 TAGS     ?=
 
@@ -45,8 +46,8 @@ fuzz: ## Run every fuzz target for FUZZTIME each
 	  done; \
 	done
 
-bench: build bench-build ## Gateway overhead benchmark: direct vs through bin/ragway, pinned to separate cores
-	./$(BENCH_BIN)
+bench: build bench-build ## Gateway overhead benchmark: direct vs through bin/ragway, pinned to separate cores (BENCH_ARGS="--reference go" for Go's own proxy as the yardstick)
+	./$(BENCH_BIN) $(BENCH_ARGS)
 
 bench-build: ## Build bin/ragway-bench, the benchmarks (ragway-bench help lists them)
 	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BENCH_BIN) ./cmd/ragway-bench
