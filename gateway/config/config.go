@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ragway/ragway/gateway/heapfloor"
+	"github.com/ragway/ragway/gateway/sysmon"
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/backends"
 	"github.com/ragway/ragway/policies/jwtauth"
@@ -91,6 +92,12 @@ type Server struct {
 	// overlap it. 8 MiB by default; -1 leaves the runtime's own minimum.
 	// GOGC in the environment overrides it. Read at start-up only.
 	GCMinHeapBytes int64 `yaml:"gc_min_heap_bytes"`
+	// RuntimeMonitor is the scheduling priority of the Go runtime's
+	// monitor thread (see gateway/sysmon): "normal" (default), "low"
+	// (nice 19) or "idle" (SCHED_IDLE, Linux). On one CPU the monitor,
+	// woken by the first system call after idle, interrupts requests; at
+	// idle it waits for the CPU instead. Read at start-up only.
+	RuntimeMonitor string `yaml:"runtime_monitor"`
 }
 
 // Roles of a process.
@@ -178,6 +185,9 @@ func (c *Config) applyDefaults() {
 	}
 	if s.Role == "" {
 		s.Role = RoleAll
+	}
+	if s.RuntimeMonitor == "" {
+		s.RuntimeMonitor = sysmon.Normal
 	}
 	if s.GCMinHeapBytes == 0 {
 		s.GCMinHeapBytes = heapfloor.DefaultBytes
@@ -347,6 +357,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout < 0 || c.Server.ReadHeaderTimeout < 0 || c.Server.ShadowTimeout < 0 {
 		errs = append(errs, errors.New("server timeouts must not be negative"))
+	}
+	if !sysmon.Valid(c.Server.RuntimeMonitor) {
+		errs = append(errs, fmt.Errorf("server.runtime_monitor %q: want %s, %s or %s", c.Server.RuntimeMonitor,
+			sysmon.Normal, sysmon.Low, sysmon.Idle))
 	}
 	if c.Server.GCMinHeapBytes < -1 {
 		errs = append(errs, errors.New("server.gc_min_heap_bytes must be -1 (off) or a size in bytes"))

@@ -29,7 +29,7 @@ func TestConfigFiles(t *testing.T) {
 		{file: "bad-many.yaml", want: []string{
 			`server.addr "nonsense"`, "log.level", `unknown type "grpc"`, "url or urls is required",
 			`"ftp://x" must be an absolute http(s) URL`, `backend "b": duplicate name`, `unknown backend "missing"`,
-			`fallback "nowhere" is not a route`, "server.gc_min_heap_bytes",
+			`fallback "nowhere" is not a route`, "server.gc_min_heap_bytes", `server.runtime_monitor "lowest"`,
 		}},
 	}
 	for _, tc := range cases {
@@ -54,6 +54,7 @@ func TestDefaultsAndOverlay(t *testing.T) {
 	require.Equal(t, "127.0.0.1:1", cfg.Server.Addr)
 	require.Equal(t, 20*time.Second, cfg.Server.ShutdownTimeout)
 	require.Equal(t, int64(-1), cfg.Server.GCMinHeapBytes)
+	require.Equal(t, "idle", cfg.Server.RuntimeMonitor)
 	b := cfg.Backends[0]
 	require.Equal(t, "sk-secret", b.APIKey.Reveal())
 	require.Equal(t, 4, b.Retry.Attempts)
@@ -76,6 +77,7 @@ func TestDefaultConfig(t *testing.T) {
 	require.True(t, cfg.Backends[0].Discover)
 	require.True(t, cfg.Backends[0].Optional)
 	require.Equal(t, int64(8<<20), cfg.Server.GCMinHeapBytes)
+	require.Equal(t, "normal", cfg.Server.RuntimeMonitor)
 }
 
 func TestSecretsNeverPrint(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/ragway/ragway/gateway"
 	"github.com/ragway/ragway/gateway/config"
 	"github.com/ragway/ragway/gateway/heapfloor"
+	"github.com/ragway/ragway/gateway/sysmon"
 )
 
 // Version is set at build time with -ldflags "-X .../cli.Version=...".
@@ -125,6 +126,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if f := heapfloor.Start(cfg.Server.GCMinHeapBytes); f != nil {
 		defer f.Stop()
 		log.Debug("heap floor", "bytes", cfg.Server.GCMinHeapBytes, "gogc", f.Percent())
+	}
+	if tid, err := sysmon.Lower(cfg.Server.RuntimeMonitor); err != nil {
+		// Not fatal: the gateway serves the same, only with the runtime's
+		// default scheduling.
+		log.Warn("runtime monitor priority unchanged", "want", cfg.Server.RuntimeMonitor, "error", err)
+	} else if tid != 0 {
+		log.Info("runtime monitor priority lowered", "priority", cfg.Server.RuntimeMonitor, "thread", tid)
 	}
 	srv, err := gateway.New(ctx, cfg, gateway.Options{Logger: log, Role: *role})
 	if err != nil {
