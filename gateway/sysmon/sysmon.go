@@ -18,7 +18,10 @@
 // both hold.
 package sysmon
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Priorities of the monitor thread.
 const (
@@ -43,3 +46,11 @@ var ErrNotFound = errors.New("sysmon: runtime monitor thread not found")
 
 // Valid reports whether p names a priority.
 func Valid(p string) bool { return p == Normal || p == Low || p == Idle }
+
+// check returns the error Lower gives for a name that is not a priority.
+func check(p string) error {
+	if !Valid(p) {
+		return fmt.Errorf("sysmon: unknown priority %q (want %s, %s or %s)", p, Normal, Low, Idle)
+	}
+	return nil
+}

@@ -24,8 +24,8 @@ const findTimeout = 500 * time.Millisecond
 // Lower sets the monitor thread's priority to p and returns its thread id
 // (0 for Normal, which changes nothing).
 func Lower(p string) (int, error) {
-	if !Valid(p) {
-		return 0, fmt.Errorf("sysmon: unknown priority %q (want %s, %s or %s)", p, Normal, Low, Idle)
+	if err := check(p); err != nil {
+		return 0, err
 	}
 	if p == Normal {
 		return 0, nil

@@ -2,12 +2,10 @@
 
 package sysmon
 
-import "fmt"
-
 // Lower returns ErrUnsupported for any priority but Normal.
 func Lower(p string) (int, error) {
-	if !Valid(p) {
-		return 0, fmt.Errorf("sysmon: unknown priority %q (want %s, %s or %s)", p, Normal, Low, Idle)
+	if err := check(p); err != nil {
+		return 0, err
 	}
 	if p == Normal {
 		return 0, nil
