@@ -93,10 +93,12 @@ type Server struct {
 	// GOGC in the environment overrides it. Read at start-up only.
 	GCMinHeapBytes int64 `yaml:"gc_min_heap_bytes"`
 	// RuntimeMonitor is the scheduling priority of the Go runtime's
-	// monitor thread (see gateway/sysmon): "normal" (default), "low"
-	// (nice 19) or "idle" (SCHED_IDLE, Linux). On one CPU the monitor,
-	// woken by the first system call after idle, interrupts requests; at
-	// idle it waits for the CPU instead. Read at start-up only.
+	// monitor thread (see gateway/sysmon): "auto" (default: idle on a
+	// process that may use one CPU only, else normal), "normal", "low"
+	// (nice 19) or "idle" (SCHED_IDLE); low and idle also give it a 1 ms
+	// timer slack (Linux). On one CPU the monitor, woken by the first
+	// system call after idle, interrupts requests; at idle it waits for
+	// the CPU instead. Read at start-up only.
 	RuntimeMonitor string `yaml:"runtime_monitor"`
 }
 
@@ -187,7 +189,7 @@ func (c *Config) applyDefaults() {
 		s.Role = RoleAll
 	}
 	if s.RuntimeMonitor == "" {
-		s.RuntimeMonitor = sysmon.Normal
+		s.RuntimeMonitor = sysmon.Auto
 	}
 	if s.GCMinHeapBytes == 0 {
 		s.GCMinHeapBytes = heapfloor.DefaultBytes
@@ -359,8 +361,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("server timeouts must not be negative"))
 	}
 	if !sysmon.Valid(c.Server.RuntimeMonitor) {
-		errs = append(errs, fmt.Errorf("server.runtime_monitor %q: want %s, %s or %s", c.Server.RuntimeMonitor,
-			sysmon.Normal, sysmon.Low, sysmon.Idle))
+		errs = append(errs, fmt.Errorf("server.runtime_monitor %q: want %s, %s, %s or %s", c.Server.RuntimeMonitor,
+			sysmon.Auto, sysmon.Normal, sysmon.Low, sysmon.Idle))
 	}
 	if c.Server.GCMinHeapBytes < -1 {
 		errs = append(errs, errors.New("server.gc_min_heap_bytes must be -1 (off) or a size in bytes"))

@@ -77,7 +77,7 @@ func TestDefaultConfig(t *testing.T) {
 	require.True(t, cfg.Backends[0].Discover)
 	require.True(t, cfg.Backends[0].Optional)
 	require.Equal(t, int64(8<<20), cfg.Server.GCMinHeapBytes)
-	require.Equal(t, "normal", cfg.Server.RuntimeMonitor)
+	require.Equal(t, "auto", cfg.Server.RuntimeMonitor)
 }
 
 func TestSecretsNeverPrint(t *testing.T) {

@@ -5,6 +5,7 @@ package sysmon
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,18 +22,20 @@ const schedIdle = 5
 // itself makes system calls that wake it.
 const findTimeout = 500 * time.Millisecond
 
-// Lower sets the monitor thread's priority to p and returns its thread id
-// (0 for Normal, which changes nothing).
-func Lower(p string) (int, error) {
-	if err := check(p); err != nil {
-		return 0, err
+// Lower sets the monitor thread's priority to p and its timer slack to
+// Slack. A slack that cannot be set is reported in Applied.SlackErr, not as
+// an error.
+func Lower(p string) (Applied, error) {
+	p, err := resolve(p, runtime.NumCPU())
+	if err != nil {
+		return Applied{}, err
 	}
 	if p == Normal {
-		return 0, nil
+		return Applied{Priority: Normal}, nil
 	}
 	tid, err := find(findTimeout)
 	if err != nil {
-		return 0, err
+		return Applied{}, err
 	}
 	switch p {
 	case Low:
@@ -41,10 +44,27 @@ func Lower(p string) (int, error) {
 		err = unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: schedIdle}, 0)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("sysmon: set thread %d to %s: %w", tid, p, err)
+		return Applied{}, fmt.Errorf("sysmon: set thread %d to %s: %w", tid, p, err)
 	}
-	return tid, nil
+	a := Applied{Priority: p, Thread: tid}
+	if a.SlackErr = setSlack(tid, Slack); a.SlackErr == nil {
+		a.Slack = Slack
+	}
+	return a, nil
 }
+
+// setSlack sets a thread's timer slack through /proc/TID/timerslack_ns
+// (the file is there for thread ids too, though /proc lists only
+// processes). prctl(PR_SET_TIMERSLACK) would set only the caller's.
+func setSlack(tid int, d time.Duration) error {
+	err := os.WriteFile(slackPath(tid), []byte(strconv.FormatInt(d.Nanoseconds(), 10)), 0)
+	if err != nil {
+		return fmt.Errorf("sysmon: set timer slack of thread %d: %w", tid, err)
+	}
+	return nil
+}
+
+func slackPath(tid int) string { return "/proc/" + strconv.Itoa(tid) + "/timerslack_ns" }
 
 // find returns the monitor's thread id: the process's first thread after
 // the main one, once it is seen in nanosleep (syscall 35 on amd64; the

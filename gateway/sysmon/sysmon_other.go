@@ -2,13 +2,17 @@
 
 package sysmon
 
-// Lower returns ErrUnsupported for any priority but Normal.
-func Lower(p string) (int, error) {
-	if err := check(p); err != nil {
-		return 0, err
+import "runtime"
+
+// Lower returns ErrUnsupported for any priority but Normal (and Auto when
+// it resolves to Normal).
+func Lower(p string) (Applied, error) {
+	p, err := resolve(p, runtime.NumCPU())
+	if err != nil {
+		return Applied{}, err
 	}
 	if p == Normal {
-		return 0, nil
+		return Applied{Priority: Normal}, nil
 	}
-	return 0, ErrUnsupported
+	return Applied{}, ErrUnsupported
 }

@@ -127,12 +127,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		defer f.Stop()
 		log.Debug("heap floor", "bytes", cfg.Server.GCMinHeapBytes, "gogc", f.Percent())
 	}
-	if tid, err := sysmon.Lower(cfg.Server.RuntimeMonitor); err != nil {
+	switch a, err := sysmon.Lower(cfg.Server.RuntimeMonitor); {
+	case err != nil:
 		// Not fatal: the gateway serves the same, only with the runtime's
 		// default scheduling.
 		log.Warn("runtime monitor priority unchanged", "want", cfg.Server.RuntimeMonitor, "error", err)
-	} else if tid != 0 {
-		log.Info("runtime monitor priority lowered", "priority", cfg.Server.RuntimeMonitor, "thread", tid)
+	case a.Thread != 0:
+		log.Info("runtime monitor lowered", "setting", cfg.Server.RuntimeMonitor, "priority", a.Priority,
+			"thread", a.Thread, "timer_slack", a.Slack.String())
+		if a.SlackErr != nil {
+			log.Warn("runtime monitor timer slack unchanged (needs CAP_SYS_NICE)", "error", a.SlackErr)
+		}
 	}
 	srv, err := gateway.New(ctx, cfg, gateway.Options{Logger: log, Role: *role})
 	if err != nil {
