@@ -5,6 +5,7 @@ package memlimit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -123,8 +124,10 @@ func (l *Limiter) Acquire(ctx context.Context, req limits.Request) (*limits.Leas
 	}
 	s.mu.Unlock()
 
+	// A copy sized to the checks, so that buf stays on the stack.
+	kept := slices.Clone(checks)
 	return limits.NewLease(st, int(reserve), func(_ context.Context, u limits.Usage) error {
-		l.release(checks, reserve, u)
+		l.release(kept, reserve, u)
 		return nil
 	}), nil
 }
