@@ -62,3 +62,25 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCountCold counts a short chat message after evicting the CPU
+// caches (by writing a 64 MiB buffer, outside the timer): the count a
+// gateway makes for a request after other processes had the CPU, when
+// every rank lookup misses the caches.
+func BenchmarkCountCold(b *testing.B) {
+	evict := make([]byte, 64<<20)
+	for _, name := range encodingNames {
+		l := load(b, name)
+		text := benchInputs[0].text
+		b.Run(name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				for j := 0; j < len(evict); j += 64 {
+					evict[j] = byte(i)
+				}
+				b.StartTimer()
+				l.ours.Count(text)
+			}
+		})
+	}
+}
