@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"math"
 	"math/bits"
-	"unsafe"
 )
 
 // noRank marks a pair of parts that does not form a token.
@@ -20,43 +19,15 @@ const noRank = math.MaxUint32
 const maxRanks = 1 << 22
 
 // ranks maps token bytes to ranks. All token bytes live in one arena,
-// ordered by rank. An open-addressing table finds them without allocating;
-// each slot holds a token's first 8 bytes beside its rank, so a lookup of
-// up to 8 bytes (most pieces and most merge candidates) reads one slot and
-// nothing else. On a CPU whose caches other processes have filled, each
-// of those reads is a miss, and a lookup that also had to read the rank's
-// offset and bytes cost three.
+// ordered by rank; an open-addressing table of 64-bit slots (32 bits of hash,
+// then rank+1; 0 is empty) finds them without allocating.
 type ranks struct {
 	arena  []byte
 	offs   []uint32 // token r is arena[offs[r]:offs[r+1]]
-	slots  []slot
+	slots  []uint64
 	mask   uint64
 	shift  uint
 	single [256]uint32 // rank of each one-byte token
-}
-
-// slot is one entry of the table: head is the token's first 8 bytes
-// (little-endian, zero-padded); meta is 24 bits of hash, the token's length
-// (255 for longer ones) in 8 bits, then rank+1 in the low 32 bits (0 is an
-// empty slot). A token of up to 8 bytes is equal to a string with the same
-// head and length; a longer one is checked against the arena.
-type slot struct {
-	head uint64
-	meta uint64
-}
-
-// slotKey returns the head and the meta without the rank of s, hashed to h.
-func slotKey(s string, h uint64) (head, meta uint64) {
-	n := len(s)
-	if n >= 8 {
-		head = uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-	} else {
-		for i := n - 1; i >= 0; i-- {
-			head = head<<8 | uint64(s[i])
-		}
-	}
-	return head, (h&0xffffff)<<40 | uint64(min(n, 255))<<32
 }
 
 // parseRanks reads a tiktoken rank file: one "base64(token) rank" a line,
@@ -140,24 +111,20 @@ func parseUint(b []byte) (uint64, bool) {
 func (t *ranks) index() error {
 	n := len(t.offs) - 1
 	logSize := bits.Len(uint(2*n - 1))
-	t.slots = make([]slot, 1<<logSize)
+	t.slots = make([]uint64, 1<<logSize)
 	t.mask = uint64(len(t.slots) - 1)
 	t.shift = uint(64 - logSize)
-	// The arena is not written after parseRanks: its tokens can be read as
-	// strings in place.
-	all := unsafe.String(unsafe.SliceData(t.arena), len(t.arena))
 	for r := range n {
-		tok := all[t.offs[r]:t.offs[r+1]]
-		if other, ok := t.lookup(tok); ok {
-			return fmt.Errorf("index ranks: token %q has ranks %d and %d", tok, other, r)
-		}
-		h := hashString(tok)
-		head, meta := slotKey(tok, h)
+		tok := t.arena[t.offs[r]:t.offs[r+1]]
+		h := hashBytes(tok)
 		i := h >> t.shift
-		for t.slots[i].meta != 0 {
+		for t.slots[i] != 0 {
+			if other := uint32(t.slots[i]) - 1; uint32(t.slots[i]>>32) == uint32(h) && bytes.Equal(t.token(other), tok) {
+				return fmt.Errorf("index ranks: token %q has ranks %d and %d", tok, other, r)
+			}
 			i = (i + 1) & t.mask
 		}
-		t.slots[i] = slot{head: head, meta: meta | uint64(r+1)}
+		t.slots[i] = uint64(uint32(h))<<32 | uint64(r+1)
 	}
 	for b := range 256 {
 		r, ok := t.lookup(string([]byte{byte(b)}))
@@ -174,17 +141,17 @@ func (t *ranks) token(r uint32) []byte { return t.arena[t.offs[r]:t.offs[r+1]] }
 // lookup returns the rank of s, if s is a token.
 func (t *ranks) lookup(s string) (uint32, bool) {
 	h := hashString(s)
-	head, meta := slotKey(s, h)
+	tag := uint32(h)
 	for i := h >> t.shift; ; i = (i + 1) & t.mask {
-		sl := &t.slots[i]
-		if sl.meta == 0 {
+		sl := t.slots[i]
+		if sl == 0 {
 			return 0, false
 		}
-		if sl.head != head || sl.meta&^0xffffffff != meta {
+		if uint32(sl>>32) != tag {
 			continue
 		}
-		r := uint32(sl.meta) - 1
-		if len(s) <= 8 || string(t.arena[t.offs[r]:t.offs[r+1]]) == s {
+		r := uint32(sl) - 1
+		if string(t.arena[t.offs[r]:t.offs[r+1]]) == s {
 			return r, true
 		}
 	}
