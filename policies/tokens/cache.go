@@ -8,7 +8,8 @@ import (
 // Chat history is resent in full on every turn, and system prompts repeat
 // across requests, so counts are cached: a bounded map per
 // shard, keyed by a 64-bit hash of the text (a collision costs a wrong
-// estimate, not a wrong answer to the client). A full shard is emptied.
+// estimate, not a wrong answer to the client). A full shard is emptied in
+// place.
 const (
 	cacheMinBytes  = 1
 	cacheShards    = 16
@@ -46,8 +47,13 @@ func cachedCount(enc, text string, count func(string) int) int {
 	}
 	n = count(text)
 	s.mu.Lock()
-	if s.m == nil || len(s.m) >= cacheShardSize {
+	switch {
+	case s.m == nil:
 		s.m = make(map[cacheKey]int, cacheShardSize)
+	case len(s.m) >= cacheShardSize:
+		// Emptied in place: a new map would be 100 KB more garbage and
+		// fresh pages for the first requests to fault in.
+		clear(s.m)
 	}
 	s.m[k] = n
 	s.mu.Unlock()
