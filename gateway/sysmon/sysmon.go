@@ -24,6 +24,7 @@ package sysmon
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -79,6 +80,20 @@ type Applied struct {
 
 // Valid reports whether p names a priority.
 func Valid(p string) bool { return p == Auto || p == Normal || p == Low || p == Idle }
+
+// Lower sets the monitor thread's priority to p (Auto resolved) and, for
+// Low and Idle, its timer slack to Slack. A slack that cannot be set is
+// reported in Applied.SlackErr, not as an error. Normal changes nothing.
+func Lower(p string) (Applied, error) {
+	p, err := resolve(p, runtime.NumCPU())
+	if err != nil {
+		return Applied{}, err
+	}
+	if p == Normal {
+		return Applied{Priority: Normal}, nil
+	}
+	return lower(p)
+}
 
 // resolve returns the priority p means on a process that may use cpus CPUs.
 func resolve(p string, cpus int) (string, error) {

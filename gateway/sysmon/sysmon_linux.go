@@ -5,7 +5,6 @@ package sysmon
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,17 +21,8 @@ const schedIdle = 5
 // itself makes system calls that wake it.
 const findTimeout = 500 * time.Millisecond
 
-// Lower sets the monitor thread's priority to p and its timer slack to
-// Slack. A slack that cannot be set is reported in Applied.SlackErr, not as
-// an error.
-func Lower(p string) (Applied, error) {
-	p, err := resolve(p, runtime.NumCPU())
-	if err != nil {
-		return Applied{}, err
-	}
-	if p == Normal {
-		return Applied{Priority: Normal}, nil
-	}
+// lower applies Low or Idle.
+func lower(p string) (Applied, error) {
 	tid, err := find(findTimeout)
 	if err != nil {
 		return Applied{}, err
