@@ -44,15 +44,15 @@ func (GoProxy) Name() string { return "go-stdlib" }
 
 // Start implements Reference.
 func (g GoProxy) Start(ctx context.Context, upstreamURL string) (Proxy, error) {
-	u, err := url.Parse(upstreamURL)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("go-stdlib upstream %q: want an http URL with a host", upstreamURL)
+	host, err := upstreamHost(g.Name(), upstreamURL)
+	if err != nil {
+		return nil, err
 	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{GoProxyCommand, "--listen", addr, "--upstream", "http://" + u.Host}
+	args := []string{GoProxyCommand, "--listen", addr, "--upstream", "http://" + host}
 	p, err := startProcess("go-stdlib proxy", g.Exe, args, g.Pinning, "", syscall.SIGTERM,
 		orDefault(g.StopTimeout, 5*time.Second))
 	if err != nil {

@@ -135,9 +135,9 @@ func (Nginx) Name() string { return "nginx" }
 
 // Start implements Reference.
 func (n Nginx) Start(ctx context.Context, upstreamURL string) (Proxy, error) {
-	u, err := url.Parse(upstreamURL)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("nginx upstream %q: want an http URL with a host", upstreamURL)
+	host, err := upstreamHost(n.Name(), upstreamURL)
+	if err != nil {
+		return nil, err
 	}
 	version := nginxVersion(ctx, n.Exe)
 	dir, err := os.MkdirTemp("", "ragway-bench-nginx-")
@@ -150,7 +150,7 @@ func (n Nginx) Start(ctx context.Context, upstreamURL string) (Proxy, error) {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, NginxConfig(dir, addr, u.Host), 0o600); err != nil {
+	if err := os.WriteFile(conf, NginxConfig(dir, addr, host), 0o600); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("write nginx config: %w", err)
 	}
@@ -261,4 +261,14 @@ http {
 }
 `, path("nginx.pid"), path("error.log"), path("client_body"), path("proxy"), path("fastcgi"), path("uwsgi"),
 		path("scgi"), upstream, addr)
+}
+
+// upstreamHost returns the host of a reference's upstream URL, which must be
+// http with a host.
+func upstreamHost(ref, upstreamURL string) (string, error) {
+	u, err := url.Parse(upstreamURL)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return "", fmt.Errorf("%s upstream %q: want an http URL with a host", ref, upstreamURL)
+	}
+	return u.Host, nil
 }

@@ -324,13 +324,8 @@ func TestRunWithNginx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var progressOut bytes.Buffer
-	r := Runner{
-		Options:   Options{Requests: 60, Warmup: 10, Duration: 200 * time.Millisecond, Concurrency: 4, Streams: 20, Chunks: 3},
-		Launcher:  InProcess{},
-		Pinning:   Pinning{Reason: "test"},
-		Progress:  &progressOut,
-		Reference: Nginx{Exe: exe},
-	}
+	r := smallRunner(&progressOut)
+	r.Reference = Nginx{Exe: exe}
 	rep, err := r.Run(ctx)
 	require.NoError(t, err)
 	requireReferenceSide(t, rep, "nginx")

@@ -23,15 +23,10 @@ func TestRunInProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var progressOut bytes.Buffer
-	r := Runner{
-		Options:  Options{Requests: 60, Warmup: 10, Duration: 200 * time.Millisecond, Concurrency: 4, Streams: 20, Chunks: 3},
-		Launcher: InProcess{},
-		Pinning:  Pinning{Reason: "test"},
-		Progress: &progressOut,
-		// The shared row only when a Redis is at hand; it is a figure,
-		// not an assertion.
-		RedisAddr: os.Getenv("RAGWAY_TEST_REDIS_ADDR"),
-	}
+	r := smallRunner(&progressOut)
+	// The shared row only when a Redis is at hand; it is a figure, not an
+	// assertion.
+	r.RedisAddr = os.Getenv("RAGWAY_TEST_REDIS_ADDR")
 	rep, err := r.Run(ctx)
 	require.NoError(t, err)
 
@@ -160,13 +155,8 @@ func TestRunWithReference(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var progressOut bytes.Buffer
-	r := Runner{
-		Options:   Options{Requests: 60, Warmup: 10, Duration: 200 * time.Millisecond, Concurrency: 4, Streams: 20, Chunks: 3},
-		Launcher:  InProcess{},
-		Pinning:   Pinning{Reason: "test"},
-		Progress:  &progressOut,
-		Reference: goProxy{},
-	}
+	r := smallRunner(&progressOut)
+	r.Reference = goProxy{}
 	rep, err := r.Run(ctx)
 	require.NoError(t, err)
 	for _, s := range []Side{rep.Direct, rep.Gateway} {
@@ -216,5 +206,16 @@ func TestPathsTurns(t *testing.T) {
 			}
 			require.Equal(t, tt.want, ps.turns())
 		})
+	}
+}
+
+// smallRunner is a Runner for a quick whole run against an in-process
+// gateway, its progress written to progress.
+func smallRunner(progress *bytes.Buffer) Runner {
+	return Runner{
+		Options:  Options{Requests: 60, Warmup: 10, Duration: 200 * time.Millisecond, Concurrency: 4, Streams: 20, Chunks: 3},
+		Launcher: InProcess{},
+		Pinning:  Pinning{Reason: "test"},
+		Progress: progress,
 	}
 }
