@@ -133,8 +133,17 @@ func (s *Server) authenticate(c *gin.Context) {
 }
 
 // admit checks that the caller may use model and takes its limits. The
-// lease is released when the request finishes (see finish).
-func (s *Server) admit(c *gin.Context, st *reqState, model string, count func() (int, error), maxTokens int) error {
+// lease is released when the request finishes (see settle).
+//
+// When a token rule applies, the prompt is metered in one of two ways.
+// When bound reports an upper bound of the count (byte lengths, see
+// tokens.ChatBound), the limits are taken for the bound, which admits
+// only what the exact count would admit too, and the prompt is counted
+// while the request goes on (countDuring): the count then overlaps the
+// call to the backend instead of adding to its latency, and the lease is
+// refined to it at once. A bound that a token limit rejects, or no bound,
+// falls back to counting before the limits are taken.
+func (s *Server) admit(c *gin.Context, st *reqState, model string, count func() (int, error), bound func() (int, bool), maxTokens int) error {
 	acc := st.rt.access
 	if err := acc.authz.Authorize(st.principal, policies.ActionUseModel, model); err != nil {
 		// Not 403: whether a model someone else may use exists is not the
@@ -144,21 +153,59 @@ func (s *Server) admit(c *gin.Context, st *reqState, model string, count func() 
 	if !acc.metered {
 		return nil
 	}
+	ctx := c.Request.Context()
 	req := limits.Request{Tenant: st.principal.Tenant, Key: callerKey(st.principal), Model: model, MaxTokens: maxTokens}
 	if acc.tokenPlan != nil && acc.tokenPlan.CountsTokens(req) {
+		if b, ok := bound(); ok {
+			req.PromptTokens = b
+			lease, err := acc.limiter.Acquire(ctx, req)
+			if err == nil {
+				st.lease = lease
+				s.countDuring(st, lease, b, count)
+				return nil
+			}
+			if !limits.IsTokenLimit(err) {
+				return err
+			}
+		}
 		n, err := count()
 		if err != nil {
 			return err
 		}
 		req.PromptTokens = n
 	}
-	lease, err := acc.limiter.Acquire(c.Request.Context(), req)
+	lease, err := acc.limiter.Acquire(ctx, req)
 	if err != nil {
 		return err
 	}
 	st.lease = lease
-	lease.Status().SetHeaders(c.Writer.Header())
 	return nil
+}
+
+// countDuring counts the prompt of a request its limits admitted by an
+// upper bound, in a goroutine of its own, and refines the lease to the
+// count. The response headers (begin) and the release (settle) wait for it.
+// A count that fails leaves the bound reserved: too much, never too little.
+func (s *Server) countDuring(st *reqState, lease *limits.Lease, bound int, count func() (int, error)) {
+	done := make(chan struct{})
+	st.counting = done
+	id := st.id
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("prompt count panicked; the bound stays reserved", "request_id", id, "panic", r)
+			}
+		}()
+		n, err := count()
+		if err != nil {
+			s.log.Warn("prompt count failed; the bound stays reserved", "request_id", id, "error", err)
+			return
+		}
+		if err := lease.Refine(context.Background(), bound, n); err != nil {
+			s.log.Warn("limit refine failed", "request_id", id, "error", err)
+		}
+	}()
 }
 
 // callerKey identifies the caller for key-scoped limits and usage.
@@ -175,6 +222,7 @@ func (s *Server) settle(st *reqState) {
 	if st.principal == nil || st.route == "" || !st.admitted {
 		return
 	}
+	st.awaitCount()
 	u := st.usage
 	if lease := st.lease; lease != nil {
 		charged := limits.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}

@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ragway/ragway/llm/llmtest"
+	"github.com/ragway/ragway/llm/wire"
 	"github.com/ragway/ragway/policies/keys"
+	"github.com/ragway/ragway/policies/tokens"
 )
 
 const accessConfig = `
@@ -249,6 +251,52 @@ limits:
 	}, 10*time.Second, 20*time.Millisecond)
 	// 10000/min refills ~167 tokens a second: allow a few seconds of it.
 	require.Less(t, remaining, 10000-reserved+600, "the left stream was refunded")
+}
+
+// TestTokenLimitsCountDuringTheCall: a prompt whose byte length fits the
+// token limit is admitted by it and counted while the call goes on; the
+// headers show what the limits keep, the counted prompt. A prompt whose
+// byte length does not fit but whose count does is admitted too, after a
+// count up front.
+func TestTokenLimitsCountDuringTheCall(t *testing.T) {
+	h := startGateway(t, `
+server: {addr: 127.0.0.1:0}
+auth: {keys: {cache_ttl: 1s}}
+backends: [{name: fake, type: openai, url: {{FAKE}}, retry: {attempts: 1}}]
+routes: [{model: chat, targets: [{backend: fake, model: m}]}]
+limits:
+  rules: [{scope: key, tokens_per_minute: 1000}]
+`)
+	var counter tokens.Counter
+	for _, tt := range []struct {
+		name   string
+		words  int
+		stream bool
+	}{
+		{"bound fits", 100, false},
+		{"bound fits, streamed", 100, true},
+		{"only the count fits", 200, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			prompt := strings.Repeat("hello ", tt.words)
+			msgs := []wire.Message{{Role: "user", Content: json.RawMessage(strconv.Quote(prompt))}}
+			exact, err := counter.Chat("chat", msgs, nil)
+			require.NoError(t, err)
+			bound, ok := tokens.ChatBound(msgs, nil)
+			require.True(t, ok)
+			require.Greater(t, bound, 5*exact)
+			require.Equal(t, tt.words > 150, bound+10 > 1000, "the case's bound fits the limit or not")
+
+			_, key := h.newKey("acme", "user")
+			extra := []string{`"max_tokens":10`}
+			if tt.stream {
+				extra = append(extra, `"stream":true`)
+			}
+			status, hdr, body := h.post("/v1/chat/completions", chatBody("chat", prompt, extra...), bearerH(key)...)
+			require.Equal(t, http.StatusOK, status, body)
+			require.Equal(t, strconv.Itoa(1000-exact-10), hdr.Get("x-ratelimit-remaining-tokens"))
+		})
+	}
 }
 
 // TestEmbeddingsReserveNoCompletion: an embeddings call reserves its input

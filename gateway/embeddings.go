@@ -13,6 +13,7 @@ import (
 
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/policies/limits"
+	"github.com/ragway/ragway/policies/tokens"
 )
 
 // handleEmbeddings serves POST /v1/embeddings.
@@ -35,7 +36,8 @@ func (s *Server) handleEmbeddings(c *gin.Context) {
 		return
 	}
 	count := func() (int, error) { return s.tokens.Embedding(req.RouteModel, req.Input) }
-	if err := s.admit(c, st, req.RouteModel, count, limits.NoCompletion); err != nil {
+	bound := func() (int, bool) { return tokens.EmbeddingBound(req.Input), true }
+	if err := s.admit(c, st, req.RouteModel, count, bound, limits.NoCompletion); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ragway/ragway/llm"
 	"github.com/ragway/ragway/llm/sse"
 	"github.com/ragway/ragway/policies/routing"
+	"github.com/ragway/ragway/policies/tokens"
 )
 
 // handleGenerate serves POST /v1/chat/completions and /v1/completions.
@@ -43,7 +44,13 @@ func (s *Server) handleGenerate(ep llm.Endpoint) gin.HandlerFunc {
 			}
 			return s.tokens.Prompt(req.Model, req.Fields["prompt"])
 		}
-		if err := s.admit(c, st, req.Model, count, req.MaxTokens); err != nil {
+		bound := func() (int, bool) {
+			if ep == llm.ChatCompletions {
+				return tokens.ChatBound(req.Messages, req.Tools)
+			}
+			return tokens.PromptBound(req.Fields["prompt"])
+		}
+		if err := s.admit(c, st, req.Model, count, bound, req.MaxTokens); err != nil {
 			s.fail(c, err)
 			return
 		}

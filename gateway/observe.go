@@ -55,6 +55,9 @@ type reqState struct {
 	rt        *runtime
 	principal *policies.Principal
 	lease     *limits.Lease
+	// counting, while not nil, is closed once the prompt count that
+	// refines lease is done (see countDuring).
+	counting chan struct{}
 	// admitted is true once the caller passed authorization and limits.
 	admitted bool
 }
@@ -74,6 +77,14 @@ func stateOf(c *gin.Context) *reqState {
 	st := &reqState{start: time.Now()}
 	c.Set(stateKey, st)
 	return st
+}
+
+// awaitCount waits for the prompt count of countDuring, if one runs.
+func (st *reqState) awaitCount() {
+	if st.counting != nil {
+		<-st.counting
+		st.counting = nil
+	}
 }
 
 // observe is the middleware that wraps every /v1 request with a span,
@@ -113,10 +124,14 @@ func (s *Server) respond(c *gin.Context, status int, contentType string, body []
 	_, _ = c.Writer.Write(body)
 }
 
-// begin writes the response headers: which target served, the request id
-// and the gateway's own overhead so far.
+// begin writes the response headers: the rate limit figures, which target
+// served, the request id and the gateway's own overhead so far.
 func (s *Server) begin(c *gin.Context, st *reqState, status int) {
 	h := c.Writer.Header()
+	if st.lease != nil {
+		st.awaitCount()
+		st.lease.Status().SetHeaders(h)
+	}
 	st.overhead = time.Since(st.start) - st.upstream
 	if st.overhead < 0 {
 		st.overhead = 0

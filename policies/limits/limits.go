@@ -106,31 +106,61 @@ var ErrUnavailable = errors.New("limit store unavailable")
 type Lease struct {
 	status   Status
 	reserved int
-	release  func(ctx context.Context, u Usage) error
+	settle   Settle
 	done     atomic.Bool
 }
 
-// NewLease is for implementations: release is called at most once.
-func NewLease(status Status, reservedTokens int, release func(ctx context.Context, u Usage) error) *Lease {
-	return &Lease{status: status, reserved: reservedTokens, release: release}
+// Settle is how an implementation reconciles a lease: diff tokens are
+// charged to its token limits and budgets (refunded when negative), and its
+// concurrency slot is freed when free is true. An implementation that does
+// I/O here bounds it in time itself: callers may pass a context without a
+// deadline.
+type Settle func(ctx context.Context, diff int64, free bool) error
+
+// NewLease is for implementations: settle is called by Refine and, once
+// with free set, by Release. A nil settle makes both no-ops.
+func NewLease(status Status, reservedTokens int, settle Settle) *Lease {
+	return &Lease{status: status, reserved: reservedTokens, settle: settle}
 }
 
 // Status returns the rate limit figures for the response headers.
 func (l *Lease) Status() Status { return l.status }
 
-// ReservedTokens is how many tokens Acquire charged to token limits.
+// ReservedTokens is how many tokens the lease holds on token limits: what
+// Acquire charged, corrected by Refine.
 func (l *Lease) ReservedTokens() int { return l.reserved }
+
+// Refine corrects the prompt part of the reservation once the prompt is
+// counted, for a request that Acquire admitted with an upper bound of its
+// prompt tokens (reservedPrompt): the difference is refunded at once, and
+// Status and ReservedTokens follow. It does nothing after Release. Refine,
+// Release, Status and ReservedTokens must not run concurrently: a caller
+// that refines in another goroutine waits for it first.
+func (l *Lease) Refine(ctx context.Context, reservedPrompt, prompt int) error {
+	d := prompt - reservedPrompt
+	if l == nil || d == 0 || l.done.Load() {
+		return nil
+	}
+	l.reserved = max(l.reserved+d, 0)
+	if s := &l.status; s.HasTokens {
+		s.RemainingTokens = min(max(s.RemainingTokens-int64(d), 0), s.LimitTokens)
+	}
+	if l.settle == nil {
+		return nil
+	}
+	return l.settle(ctx, int64(d), false)
+}
 
 // Release reconciles the reservation with the reported usage (the
 // difference is charged or refunded to tokens_per_minute and budgets) and
 // frees the concurrency slot. Only the first call has an effect. Pass the
 // usage the backend reported; when a call failed before any usage, pass what
-// is known (zero refunds the whole reservation). An implementation that
-// does I/O here bounds it in time itself: callers may pass a context
+// is known (zero refunds the whole reservation). Callers may pass a context
 // without a deadline.
 func (l *Lease) Release(ctx context.Context, u Usage) error {
-	if l == nil || !l.done.CompareAndSwap(false, true) || l.release == nil {
+	if l == nil || !l.done.CompareAndSwap(false, true) || l.settle == nil {
 		return nil
 	}
-	return l.release(ctx, u)
+	used := int64(max(u.PromptTokens, 0)) + int64(max(u.CompletionTokens, 0))
+	return l.settle(ctx, used-int64(l.reserved), true)
 }

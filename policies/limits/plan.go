@@ -119,8 +119,8 @@ func rateCheck(r *Rule, key, name string, rate int64, per time.Duration) Check {
 const maxSubject = 128
 
 // CountsTokens reports whether a token rule (tokens per minute or a budget)
-// applies to req, that is whether its prompt must be counted before
-// Acquire. A caller no token rule applies to is not counted at all.
+// applies to req, that is whether its prompt must be counted (or bounded)
+// for Acquire. A caller no token rule applies to is not counted at all.
 func (p *Plan) CountsTokens(req Request) bool {
 	for i := range p.rules {
 		r := &p.rules[i]

@@ -2,6 +2,7 @@ package limits
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/ragway/ragway/policies"
@@ -22,3 +23,10 @@ func Unavailable(retryAfter time.Duration) error {
 // ConcurrencyRetryAfter is the Retry-After of a concurrency rejection: when
 // a slot frees up is unknown, so clients are told to come back shortly.
 const ConcurrencyRetryAfter = time.Second
+
+// IsTokenLimit reports whether err is a rejection by a token limit (tokens
+// per minute or a budget): one that a smaller prompt might pass.
+func IsTokenLimit(err error) bool {
+	var le *policies.LimitError
+	return errors.As(err, &le) && (le.Limit == "tokens_per_minute" || strings.HasPrefix(le.Limit, "budget_"))
+}

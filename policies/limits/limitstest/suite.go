@@ -31,6 +31,7 @@ func Run(t *testing.T, newLimiter NewLimiter) {
 		{"TenantModelGlobal", testTenantModelGlobal},
 		{"AllOrNothing", testAllOrNothing},
 		{"TokenReconciliation", testTokenReconciliation},
+		{"RefineRefundsTheBound", testRefine},
 		{"Concurrency", testConcurrency},
 		{"BudgetRollsOver", testBudgetRollsOver},
 		{"BudgetReconcilesIntoAcquirePeriod", testBudgetAcrossBoundary},
@@ -180,6 +181,47 @@ func testTokenReconciliation(t *testing.T, newLimiter NewLimiter) {
 	release(t, third, 390, 600) // 500 more than reserved
 	_, err = l.Acquire(ctx, limits.Request{Key: "k", MaxTokens: 1})
 	RequireLimited(t, err, "tokens_per_minute", "key")
+}
+
+// testRefine admits a request by an upper bound of its prompt, then
+// refines it to the counted prompt: the difference is refunded to the
+// token rate and the budget at once, the status follows, the concurrency
+// slot stays held, and Release reconciles with the refined reservation.
+func testRefine(t *testing.T, newLimiter NewLimiter) {
+	cfg := config(
+		limits.Rule{Scope: "key", TokensPerMinute: 1000, Concurrency: 2},
+		limits.Rule{Scope: "tenant", Budget: &limits.Budget{Tokens: 1500, Period: "day"}},
+	)
+	cfg.CompletionReserve = 100
+	l := newLimiter(t, cfg, NewClock(Start))
+	ctx := context.Background()
+	req := limits.Request{Tenant: "t", Key: "k", PromptTokens: 800} // a bound: 800 bytes
+	lease := acquire(t, l, req)
+	require.Equal(t, 900, lease.ReservedTokens())
+	require.Equal(t, int64(100), lease.Status().RemainingTokens)
+	_, err := l.Acquire(ctx, limits.Request{Tenant: "t", Key: "k", PromptTokens: 500})
+	RequireLimited(t, err, "tokens_per_minute", "key")
+
+	require.NoError(t, lease.Refine(ctx, 800, 200)) // counted: 200 tokens
+	require.Equal(t, 300, lease.ReservedTokens())
+	require.Equal(t, int64(700), lease.Status().RemainingTokens)
+	second := acquire(t, l, limits.Request{Tenant: "t", Key: "k", PromptTokens: 500})
+	require.Equal(t, int64(100), second.Status().RemainingTokens, "the refund reached the store")
+	// Refining kept both concurrency slots: a third call that costs no
+	// tokens is turned away by concurrency alone.
+	_, err = l.Acquire(ctx, limits.Request{Tenant: "t", Key: "k", MaxTokens: limits.NoCompletion})
+	RequireLimited(t, err, "concurrency", "key")
+
+	// Release reconciles with 300, not 900: using 350 charges 50 more.
+	release(t, lease, 200, 150)
+	require.NoError(t, lease.Refine(ctx, 200, 0), "refining after release does nothing")
+	release(t, second, 500, 100)
+	// The budget holds 350 + 600 = 950 of 1500 (the bound alone held
+	// 900); key "other" has a token rate of its own.
+	_, err = l.Acquire(ctx, limits.Request{Tenant: "t", Key: "other", PromptTokens: 551, MaxTokens: limits.NoCompletion})
+	RequireLimited(t, err, "budget_day", "tenant")
+	last := acquire(t, l, limits.Request{Tenant: "t", Key: "other", PromptTokens: 550, MaxTokens: limits.NoCompletion})
+	require.Equal(t, int64(0), last.Status().RemainingTokens)
 }
 
 func testConcurrency(t *testing.T, newLimiter NewLimiter) {

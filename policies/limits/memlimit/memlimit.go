@@ -126,8 +126,8 @@ func (l *Limiter) Acquire(ctx context.Context, req limits.Request) (*limits.Leas
 
 	// A copy sized to the checks, so that buf stays on the stack.
 	kept := slices.Clone(checks)
-	return limits.NewLease(st, int(reserve), func(_ context.Context, u limits.Usage) error {
-		l.release(kept, reserve, u)
+	return limits.NewLease(st, int(reserve), func(_ context.Context, diff int64, free bool) error {
+		l.settle(kept, diff, free)
 		return nil
 	}), nil
 }
@@ -148,8 +148,10 @@ func (s *state) commit(c *limits.Check, tat float64) {
 	}
 }
 
-func (l *Limiter) release(checks []limits.Check, reserve int64, u limits.Usage) {
-	diff := int64(max(u.PromptTokens, 0)) + int64(max(u.CompletionTokens, 0)) - reserve
+// settle charges diff tokens to the token limits and budgets among checks
+// (refunds them when negative) and, when free is set, frees the
+// concurrency slots.
+func (l *Limiter) settle(checks []limits.Check, diff int64, free bool) {
 	nowUs := limits.Micros(l.opts.Now())
 	s := l.state
 	s.mu.Lock()
@@ -169,6 +171,9 @@ func (l *Limiter) release(checks []limits.Check, reserve int64, u limits.Usage) 
 			}
 			s.cells[c.Key] = tat
 		case limits.KindConcurrency:
+			if !free {
+				continue
+			}
 			if s.conc[c.Key] <= 1 {
 				delete(s.conc, c.Key)
 				continue

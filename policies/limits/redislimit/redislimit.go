@@ -201,8 +201,8 @@ func (l *Limiter) Acquire(ctx context.Context, req limits.Request) (*limits.Leas
 	for i := range checks {
 		st.Observe(&checks[i], res[1+2*i], time.Duration(res[2+2*i])*time.Microsecond)
 	}
-	return limits.NewLease(st, int(reserve), func(ctx context.Context, u limits.Usage) error {
-		return l.release(ctx, leaseID, checks, reserve, u)
+	return limits.NewLease(st, int(reserve), func(ctx context.Context, diff int64, free bool) error {
+		return l.settle(ctx, leaseID, checks, diff, free)
 	}), nil
 }
 
@@ -319,20 +319,22 @@ func (l *Limiter) timerFlush() {
 	l.flush(ctx)
 }
 
-func (l *Limiter) release(ctx context.Context, leaseID string, checks []limits.Check, reserve int64, u limits.Usage) error {
-	diff := int64(max(u.PromptTokens, 0)) + int64(max(u.CompletionTokens, 0)) - reserve
+// settle queues the reconciliation of a lease: diff tokens charged to its
+// token limits and budgets (refunded when negative) and, when free is set,
+// its concurrency slots freed.
+func (l *Limiter) settle(ctx context.Context, leaseID string, checks []limits.Check, diff int64, free bool) error {
 	keys := make([]string, 0, len(checks))
 	args := make([]any, 0, 3+2*len(checks))
 	args = append(args, l.nowArg(l.opts.Now()), leaseID, diff)
 	for i := range checks {
 		c := &checks[i]
-		if c.Kind == limits.KindRequests {
+		if c.Kind == limits.KindRequests || (c.Kind == limits.KindConcurrency && !free) {
 			continue
 		}
 		keys = append(keys, l.prefix+c.Key)
 		args = append(args, kindCode(c.Kind), c.Interval)
 	}
-	if len(keys) == 0 || (diff == 0 && !hasConcurrency(checks)) {
+	if len(keys) == 0 || (diff == 0 && (!free || !hasConcurrency(checks))) {
 		return nil
 	}
 	l.mu.Lock()
