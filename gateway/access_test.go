@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -210,18 +211,24 @@ func TestRateLimitHeadersAnd429(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 }
 
-// TestTokenLimitsChargeLeftStreams: a client that leaves a stream before
-// its usage chunk is charged its reservation, not refunded it.
-func TestTokenLimitsChargeLeftStreams(t *testing.T) {
-	h := startGateway(t, `
+// limitsConfig is the config of a gateway with API keys, one route to
+// model on the fake backend and the limits given (YAML under "limits:").
+func limitsConfig(route, model, limits string) string {
+	return fmt.Sprintf(`
 server: {addr: 127.0.0.1:0}
 auth: {keys: {cache_ttl: 1s}}
 backends: [{name: fake, type: openai, url: {{FAKE}}, retry: {attempts: 1}}]
-routes: [{model: chat, targets: [{backend: fake, model: m}]}]
-limits:
+routes: [{model: %s, targets: [{backend: fake, model: %s}]}]
+limits:%s`, route, model, limits)
+}
+
+// TestTokenLimitsChargeLeftStreams: a client that leaves a stream before
+// its usage chunk is charged its reservation, not refunded it.
+func TestTokenLimitsChargeLeftStreams(t *testing.T) {
+	h := startGateway(t, limitsConfig("chat", "m", `
   completion_reserve: 1000
   rules: [{scope: key, tokens_per_minute: 10000, concurrency: 1}]
-`, llmtest.WithChunks(200), llmtest.WithChunkDelay(20*time.Millisecond))
+`), llmtest.WithChunks(200), llmtest.WithChunkDelay(20*time.Millisecond))
 	_, key := h.newKey("acme", "user")
 	req, err := http.NewRequest(http.MethodPost, h.url+"/v1/chat/completions",
 		strings.NewReader(chatBody("chat", "hi", `"stream":true`, `"stream_options":{"include_usage":true}`)))
@@ -259,14 +266,9 @@ limits:
 // byte length does not fit but whose count does is admitted too, after a
 // count up front.
 func TestTokenLimitsCountDuringTheCall(t *testing.T) {
-	h := startGateway(t, `
-server: {addr: 127.0.0.1:0}
-auth: {keys: {cache_ttl: 1s}}
-backends: [{name: fake, type: openai, url: {{FAKE}}, retry: {attempts: 1}}]
-routes: [{model: chat, targets: [{backend: fake, model: m}]}]
-limits:
+	h := startGateway(t, limitsConfig("chat", "m", `
   rules: [{scope: key, tokens_per_minute: 1000}]
-`)
+`))
 	var counter tokens.Counter
 	for _, tt := range []struct {
 		name   string
@@ -303,14 +305,9 @@ limits:
 // only, so it fits a tokens_per_minute limit smaller than the completion
 // reserve.
 func TestEmbeddingsReserveNoCompletion(t *testing.T) {
-	h := startGateway(t, `
-server: {addr: 127.0.0.1:0}
-auth: {keys: {cache_ttl: 1s}}
-backends: [{name: fake, type: openai, url: {{FAKE}}, retry: {attempts: 1}}]
-routes: [{model: embed, targets: [{backend: fake, model: e}]}]
-limits:
+	h := startGateway(t, limitsConfig("embed", "e", `
   rules: [{scope: key, tokens_per_minute: 500}]
-`)
+`))
 	_, key := h.newKey("acme", "user")
 	status, _, body := h.post("/v1/embeddings", `{"model":"embed","input":"hello world"}`, bearerH(key)...)
 	require.Equal(t, http.StatusOK, status, body)
