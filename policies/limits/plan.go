@@ -40,6 +40,13 @@ type Check struct {
 	PeriodEnd time.Time
 }
 
+// Names of the token limits in a *policies.LimitError: a budget's is the
+// prefix and its period ("budget_day").
+const (
+	LimitTokensPerMinute = "tokens_per_minute"
+	LimitBudgetPrefix    = "budget_"
+)
+
 // Plan is a compiled Config: it lists the checks that apply to a request.
 type Plan struct {
 	rules   []Rule
@@ -85,7 +92,7 @@ func (p *Plan) Checks(dst []Check, req Request, now time.Time) ([]Check, int64) 
 		}
 		if r.TokensPerMinute > 0 {
 			dst = append(dst, Check{
-				Kind: KindTokens, Scope: r.Scope, LimitName: "tokens_per_minute", Key: base + "tpm:" + subject,
+				Kind: KindTokens, Scope: r.Scope, LimitName: LimitTokensPerMinute, Key: base + "tpm:" + subject,
 				Limit: r.TokensPerMinute, Interval: float64(time.Minute/time.Microsecond) / float64(r.TokensPerMinute), Cost: reserve,
 			})
 		}
@@ -95,7 +102,7 @@ func (p *Plan) Checks(dst []Check, req Request, now time.Time) ([]Check, int64) 
 		if r.Budget != nil {
 			label, end := PeriodOf(r.Budget.Period, now)
 			dst = append(dst, Check{
-				Kind: KindBudget, Scope: r.Scope, LimitName: "budget_" + r.Budget.Period,
+				Kind: KindBudget, Scope: r.Scope, LimitName: LimitBudgetPrefix + r.Budget.Period,
 				Key: base + "budget:" + label + ":" + subject, Limit: r.Budget.Tokens, Cost: reserve, PeriodEnd: end,
 			})
 		}

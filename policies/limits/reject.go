@@ -28,5 +28,5 @@ const ConcurrencyRetryAfter = time.Second
 // per minute or a budget): one that a smaller prompt might pass.
 func IsTokenLimit(err error) bool {
 	var le *policies.LimitError
-	return errors.As(err, &le) && (le.Limit == "tokens_per_minute" || strings.HasPrefix(le.Limit, "budget_"))
+	return errors.As(err, &le) && (le.Limit == LimitTokensPerMinute || strings.HasPrefix(le.Limit, LimitBudgetPrefix))
 }
