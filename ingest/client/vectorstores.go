@@ -204,7 +204,7 @@ func (c *Client) AddFile(ctx context.Context, storeID string, p AddFileParams) (
 	if storeID == "" || p.FileID == "" {
 		return nil, errors.New("add file: empty vector store or file id")
 	}
-	body := addFileBody{FileID: p.FileID, Attributes: p.Attributes, ChunkingStrategy: p.ChunkingStrategy}
+	body := addFileBody(p)
 	var f VectorStoreFile
 	if err := c.postJSON(ctx, "/vector_stores/"+url.PathEscape(storeID)+"/files", body, &f); err != nil {
 		return nil, fmt.Errorf("add file: %w", err)

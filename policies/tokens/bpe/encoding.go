@@ -137,3 +137,10 @@ func validUTF8(s string) string {
 	}
 	return b.String()
 }
+
+// TableBytes is the size of the encoding's rank tables. On Unix they are
+// mapped outside the Go heap, so they count in resident memory but not in
+// the live heap the garbage collector paces itself by.
+func (e *Encoding) TableBytes() int {
+	return 8*len(e.ranks.slots) + 4*len(e.ranks.offs) + len(e.ranks.arena)
+}

@@ -20,7 +20,9 @@ const maxRanks = 1 << 22
 
 // ranks maps token bytes to ranks. All token bytes live in one arena,
 // ordered by rank; an open-addressing table of 64-bit slots (32 bits of hash,
-// then rank+1; 0 is empty) finds them without allocating.
+// then rank+1; 0 is empty) finds them without allocating. The arena, the
+// offsets and the slots share one read-only block outside the Go heap
+// (tables.go).
 type ranks struct {
 	arena  []byte
 	offs   []uint32 // token r is arena[offs[r]:offs[r+1]]
@@ -56,9 +58,20 @@ func parseRanks(r io.Reader, sizeHint int) (*ranks, error) {
 	if n < 256 {
 		return nil, fmt.Errorf("parse ranks: %d tokens is too few", n)
 	}
-	t.arena = clipBytes(t.arena)
-	t.offs = clipUint32(t.offs)
+	// Move the tables out of the parse buffers into their own block.
+	l := tablesLayout{slots: 1 << bits.Len(uint(2*n-1)), offs: len(t.offs), arena: len(t.arena)}
+	tb := newTables(l.size())
+	slots, offs, arena := tb.views(l)
+	copy(offs, t.offs)
+	copy(arena, t.arena)
+	t.slots, t.offs, t.arena = slots, offs, arena
 	if err := t.index(); err != nil {
+		if tb.free != nil {
+			tb.free(tb.mem)
+		}
+		return nil, err
+	}
+	if err := tb.seal(t); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -107,13 +120,12 @@ func parseUint(b []byte) (uint64, bool) {
 	return v, true
 }
 
-// index builds the hash table (at most half full) and the one-byte ranks.
+// index fills the hash table t.slots (zeroed, a power of two at least
+// twice the vocabulary, so at most half full) and the one-byte ranks.
 func (t *ranks) index() error {
 	n := len(t.offs) - 1
-	logSize := bits.Len(uint(2*n - 1))
-	t.slots = make([]uint64, 1<<logSize)
 	t.mask = uint64(len(t.slots) - 1)
-	t.shift = uint(64 - logSize)
+	t.shift = uint(64 - bits.Len(uint(len(t.slots)-1)))
 	for r := range n {
 		tok := t.arena[t.offs[r]:t.offs[r+1]]
 		h := hashBytes(tok)
@@ -192,20 +204,6 @@ func hashString(s string) uint64 {
 }
 
 func hashBytes(b []byte) uint64 { return hashString(string(b)) }
-
-func clipBytes(b []byte) []byte {
-	if cap(b)-len(b) <= len(b)/16 {
-		return b
-	}
-	return append([]byte(nil), b...)
-}
-
-func clipUint32(s []uint32) []uint32 {
-	if cap(s)-len(s) <= len(s)/16 {
-		return s
-	}
-	return append([]uint32(nil), s...)
-}
 
 // openRanks opens a compiled-in rank file.
 func openRanks(fsys fs.FS, name string) (*ranks, error) {
