@@ -19,7 +19,9 @@ var mappedBytes atomic.Int64
 // would keep a heap goal near 29 MB instead of its 8 MB floor, so about
 // 14 MB more resident memory, and its first few thousand requests would
 // page-fault the goal's fresh pages in, several faults per request. Where
-// mapping is not available they are ordinary slices.
+// mapping is not available they are ordinary slices. The runtime's soft
+// memory limit (GOMEMLIMIT) does not count mapped tables: one derived from
+// a container's limit must leave them room.
 
 // tablesLayout places the slots first (8-byte aligned), then the offsets,
 // then the token bytes.
