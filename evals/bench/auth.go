@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -39,6 +40,11 @@ type AuthRow struct {
 	AddedOwnP99 time.Duration `json:"added_own_p99_ns"`
 	// OwnP99Turns is the p99 of the own time in each turn, in order.
 	OwnP99Turns []time.Duration `json:"own_p99_per_turn_ns,omitempty"`
+	// FaultsTurns is the number of minor page faults the gateway's process
+	// took in each turn, in order; nil when they cannot be read. A process
+	// that faults in fresh memory pays several microseconds a fault, and a
+	// young one can fault on every request while its heap grows.
+	FaultsTurns []int64 `json:"minor_faults_per_turn,omitempty"`
 	// PairedOwnP99 is the median, over the rounds, of this row's own p99
 	// in a turn minus auth off's in the turn next to it: the same
 	// comparison with each pair measured a moment apart, so a slow spell
@@ -135,6 +141,7 @@ const NoRedis = "no Redis address (pass --redis ADDR or set RAGWAY_TEST_REDIS_AD
 type authGateways struct {
 	gws    []Gateway
 	chat   []*endpoint // auth off, embedded, shared when present
+	of     []Gateway   // the gateway behind each of chat
 	client *redis.Client
 	// sharedURL is the shared gateway's, whose metrics time its Redis calls.
 	sharedURL string
@@ -177,7 +184,7 @@ func (r *Runner) startAuth(ctx context.Context, o Options, upstreamURL string, o
 	if err != nil {
 		return nil, err
 	}
-	ag.chat = append(ag.chat, e)
+	ag.chat, ag.of = append(ag.chat, e), append(ag.of, off)
 	setups := []Setup{{UpstreamURL: upstreamURL, Limits: limits.StoreMemory}}
 	names := []string{authEmbeddedName}
 	if r.RedisAddr != "" {
@@ -207,7 +214,7 @@ func (r *Runner) startAuth(ctx context.Context, o Options, upstreamURL string, o
 			_ = ag.close()
 			return nil, err
 		}
-		ag.chat = append(ag.chat, e)
+		ag.chat, ag.of = append(ag.chat, e), append(ag.of, gw)
 	}
 	return ag, nil
 }
@@ -263,6 +270,7 @@ func runAuth(ctx context.Context, o Options, p progress, ag *authGateways) (*Aut
 	}
 	lat := make([]*latencyRun, len(ag.chat))
 	turnsP99 := make([][]time.Duration, len(ag.chat))
+	faults := newTurnFaults(ag.of)
 	for i := range lat {
 		lat[i] = newLatencyRun(o.Requests, true)
 	}
@@ -282,9 +290,11 @@ func runAuth(ctx context.Context, o Options, p progress, ag *authGateways) (*Aut
 			n := min(latencyBlock, o.Requests-sent)
 			for i, e := range ag.chat {
 				from := len(lat[i].overhead)
+				faults.start(i)
 				if err := lat[i].sequential(ctx, e, n, done); err != nil {
 					return err
 				}
+				faults.end(i)
 				if len(lat[i].overhead) > from {
 					turnsP99[i] = append(turnsP99[i], turnP99(lat[i].overhead, from))
 				}
@@ -307,7 +317,7 @@ func runAuth(ctx context.Context, o Options, p progress, ag *authGateways) (*Aut
 	rows := make([]AuthRow, len(ag.chat))
 	for i, e := range ag.chat {
 		rows[i] = AuthRow{Name: e.name, Latency: Summarize(lat[i].samples), Own: Summarize(lat[i].overhead),
-			OwnP99Turns: turnsP99[i], Errors: lat[i].errors}
+			OwnP99Turns: turnsP99[i], FaultsTurns: faults.turns[i], Errors: lat[i].errors}
 	}
 	res := &AuthLimits{Requests: o.Requests, Off: rows[0], Embedded: rows[1]}
 	if len(rows) > 2 {
@@ -320,6 +330,44 @@ func runAuth(ctx context.Context, o Options, p progress, ag *authGateways) (*Aut
 		res.SharedStore = storeCallsBetween(before, after, o.Requests)
 	}
 	return res, nil
+}
+
+// turnFaults counts each gateway's minor page faults turn by turn. A
+// gateway whose count cannot be read gets none, and the run goes on.
+type turnFaults struct {
+	of     []Gateway
+	before []int64
+	turns  [][]int64
+	failed []bool
+}
+
+func newTurnFaults(of []Gateway) *turnFaults {
+	return &turnFaults{of: of, before: make([]int64, len(of)), turns: make([][]int64, len(of)),
+		failed: make([]bool, len(of))}
+}
+
+func (f *turnFaults) read(i int) (int64, bool) {
+	if f.failed[i] {
+		return 0, false
+	}
+	n, err := f.of[i].MinorFaults()
+	if err != nil {
+		f.failed[i], f.turns[i] = true, nil
+		return 0, false
+	}
+	return n, true
+}
+
+func (f *turnFaults) start(i int) {
+	if n, ok := f.read(i); ok {
+		f.before[i] = n
+	}
+}
+
+func (f *turnFaults) end(i int) {
+	if n, ok := f.read(i); ok {
+		f.turns[i] = append(f.turns[i], n-f.before[i])
+	}
 }
 
 // pingRun times Redis PINGs, one round trip each.
@@ -387,6 +435,7 @@ func (a *AuthLimits) writeTable(w io.Writer) error {
 		fmt.Fprintf(w, ", shared %s", signedUS(a.Shared.PairedOwnP99))
 	}
 	fmt.Fprintln(w)
+	writeFaults(w, a.rows())
 	if a.Shared == nil {
 		fmt.Fprintf(w, "shared row skipped: %s\n", a.SharedSkipped)
 	} else {
@@ -394,4 +443,34 @@ func (a *AuthLimits) writeTable(w io.Writer) error {
 			signedUS(a.Shared.AddedP50), us(a.SharedStore.P50), a.SharedStore.PerRequest, a.RedisAddr, us(a.RedisPing.P50))
 	}
 	return nil
+}
+
+// rows returns the phase's rows: auth off, embedded, shared when present.
+func (a *AuthLimits) rows() []*AuthRow {
+	rows := []*AuthRow{&a.Off, &a.Embedded}
+	if a.Shared != nil {
+		rows = append(rows, a.Shared)
+	}
+	return rows
+}
+
+// writeFaults prints each gateway's minor page faults in its first measured
+// turn and the median over the turns after, when they were counted.
+func writeFaults(w io.Writer, rows []*AuthRow) {
+	var parts []string
+	for _, r := range rows {
+		if len(r.FaultsTurns) == 0 {
+			continue
+		}
+		p := fmt.Sprintf("%s %d", r.Name, r.FaultsTurns[0])
+		if rest := slices.Clone(r.FaultsTurns[1:]); len(rest) > 0 {
+			slices.Sort(rest)
+			p += fmt.Sprintf(" / %d", rest[(len(rest)-1)/2])
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "minor page faults of the gateway process, first measured turn / median of the turns after: %s\n",
+			strings.Join(parts, ", "))
+	}
 }

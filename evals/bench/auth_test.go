@@ -135,12 +135,60 @@ func TestAuthLimitsTable(t *testing.T) {
 	require.NoError(t, a.writeTable(&out))
 	require.Contains(t, out.String(), "median over 4 rounds")
 	require.Contains(t, out.String(), "embedded +4.0 µs, shared +0.0 µs")
+	require.NotContains(t, out.String(), "minor page faults", "none counted")
+
+	// Faults: the first turn, then the median of the rest.
+	a.Off.FaultsTurns = []int64{5}
+	a.Embedded.FaultsTurns = []int64{1742, 3, 40, 2, 1}
+	out.Reset()
+	require.NoError(t, a.writeTable(&out))
+	require.Contains(t, out.String(), "first measured turn / median of the turns after: "+
+		authOffName+" 5, "+authEmbeddedName+" 1742 / 2\n", "the shared row counted none")
 
 	a.Embedded.Own.P99 = 30 * us
 	a.Embedded.OwnP99Turns = nil
 	a.Embedded.Own.N = 0
 	a.evaluate()
 	require.False(t, a.EmbeddedPass, "no samples is no pass")
+}
+
+func TestParseMinorFaults(t *testing.T) {
+	n, err := minorFaults(0)
+	require.NoError(t, err)
+	require.Positive(t, n, "this process has faulted its pages in")
+	for _, tc := range []struct {
+		stat string
+		want int64
+		ok   bool
+	}{
+		{"4211 (ragway) S 4200 4211 4200 0 -1 4194560 3996 0 0 0 12 3 0 0 20 0 4 0 100 0 0", 3996, true},
+		{"9 (a) b) (c d) R 1 9 9 0 -1 0 77 0 0 0", 77, true},
+		{"9 (x) S 1 2 3 4 5 6", 0, false},
+		{"9 (x) S 1 2 3 4 5 6 -3 0", 0, false},
+		{"9 (x) S 1 2 3 4 5 6 many 0", 0, false},
+		{"no parenthesis 1 2 3 4 5 6 7 8 9", 0, false},
+		{"", 0, false},
+	} {
+		got, err := parseMinorFaults(tc.stat)
+		if !tc.ok {
+			require.Error(t, err, tc.stat)
+			continue
+		}
+		require.NoError(t, err, tc.stat)
+		require.Equal(t, tc.want, got, tc.stat)
+	}
+}
+
+func FuzzParseMinorFaults(f *testing.F) {
+	f.Add("4211 (ragway) S 4200 4211 4200 0 -1 4194560 3996 0 0 0")
+	f.Add("9 (a) b) R 1 9 9 0 -1 0 77 0")
+	f.Add(")")
+	f.Fuzz(func(t *testing.T, stat string) {
+		n, err := parseMinorFaults(stat)
+		if err == nil && n < 0 {
+			t.Fatalf("%q: negative count %d", stat, n)
+		}
+	})
 }
 
 func TestPairedMedianAndTurnP99(t *testing.T) {

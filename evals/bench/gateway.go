@@ -29,6 +29,10 @@ type Gateway interface {
 	// PeakRSS is the peak resident set size of the gateway's process in
 	// bytes (VmHWM).
 	PeakRSS() (int64, error)
+	// MinorFaults is the number of minor page faults the gateway's process
+	// has taken so far (a gateway in the bench's own process: the whole
+	// process's).
+	MinorFaults() (int64, error)
 	// Describe says where the gateway runs (process, CPUs).
 	Describe() string
 	// APIKey is the key callers send as a bearer token; empty when the
@@ -173,6 +177,8 @@ func (p *process) APIKey() string { return p.key }
 
 func (p *process) PeakRSS() (int64, error) { return peakRSS(p.cmd.Process.Pid) }
 
+func (p *process) MinorFaults() (int64, error) { return minorFaults(p.cmd.Process.Pid) }
+
 func (p *process) Describe() string {
 	pid := p.cmd.Process.Pid
 	cpus, err := statusField(pid, "Cpus_allowed_list")
@@ -271,6 +277,39 @@ func peakRSS(pid int) (int64, error) {
 		return 0, fmt.Errorf("VmHWM: %w", err)
 	}
 	return n << 10, nil
+}
+
+// minorFaults returns minflt from /proc/PID/stat (PID 0: self).
+func minorFaults(pid int) (int64, error) {
+	path := "/proc/self/stat"
+	if pid > 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/stat"
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	return parseMinorFaults(string(b))
+}
+
+// parseMinorFaults reads minflt, the tenth field of a /proc/PID/stat line.
+// The second field, the command name in parentheses, may hold spaces and
+// parentheses itself, so the fields are counted from the last ')'.
+func parseMinorFaults(stat string) (int64, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, errors.New("stat: no command name")
+	}
+	// After the name: state ppid pgrp session tty_nr tpgid flags minflt.
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 8 {
+		return 0, fmt.Errorf("stat: %d fields after the command name", len(f))
+	}
+	n, err := strconv.ParseInt(f[7], 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("stat: minflt %q", f[7])
+	}
+	return n, nil
 }
 
 // statusField returns one field of /proc/PID/status (PID 0: self).

@@ -81,6 +81,8 @@ func (g *inProcess) APIKey() string { return g.key }
 
 func (g *inProcess) PeakRSS() (int64, error) { return peakRSS(0) }
 
+func (g *inProcess) MinorFaults() (int64, error) { return minorFaults(0) }
+
 func (g *inProcess) Describe() string { return "in process (RSS is the whole process)" }
 
 func (g *inProcess) Close() error {

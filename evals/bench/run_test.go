@@ -59,6 +59,8 @@ func TestRunInProcess(t *testing.T) {
 		require.Equal(t, 60, row.Own.N, row.Name+": every response has the overhead header")
 		require.Len(t, row.OwnP99Turns, 1, row.Name+": one turn of 60")
 		require.Equal(t, row.Own.P99, row.OwnP99Turns[0], row.Name+": one turn's p99 is the whole run's")
+		require.Len(t, row.FaultsTurns, 1, row.Name+": faults counted for the one turn")
+		require.GreaterOrEqual(t, row.FaultsTurns[0], int64(0), row.Name)
 		require.Zero(t, row.Errors, row.Name)
 	}
 	require.Equal(t, a.Embedded.AddedOwnP99, a.Embedded.PairedOwnP99, "with one round, paired is pooled")
