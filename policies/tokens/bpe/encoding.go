@@ -9,6 +9,7 @@ package bpe
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"unicode/utf8"
 
@@ -85,6 +86,10 @@ func (e *Encoding) AppendEncode(dst []int, text string) []int {
 			dst = append(dst, int(r))
 		}
 	}
+	// The tables are not in the Go heap: e must stay reachable until the
+	// last read of them, or a caller holding no other reference (as in
+	// Load(name).Encode(text)) could see them unmapped mid-call.
+	runtime.KeepAlive(e)
 	return dst
 }
 
@@ -116,6 +121,7 @@ func (e *Encoding) Count(text string) int {
 			}
 		}
 	}
+	runtime.KeepAlive(e) // see AppendEncode
 	return n
 }
 
