@@ -148,6 +148,9 @@ func (t *ranks) index() error {
 	return nil
 }
 
+// token returns the bytes of token r. The slice aliases the tables, which
+// are unmapped once t is collected: a caller that keeps it past its last use
+// of t (a Decode returning it, say) must copy it or keep t alive.
 func (t *ranks) token(r uint32) []byte { return t.arena[t.offs[r]:t.offs[r+1]] }
 
 // lookup returns the rank of s, if s is a token.

@@ -3,25 +3,29 @@
 package bpe
 
 import (
-	"syscall"
+	"golang.org/x/sys/unix"
 )
 
+// mapsTables tells whether newTables maps its memory outside the heap.
+const mapsTables = true
+
 // newTables maps size bytes of zeroed memory outside the Go heap, or falls
-// back to the heap if the mapping fails.
+// back to the heap if the mapping fails. It uses x/sys/unix rather than
+// syscall, whose Mprotect exists only on Linux and Darwin.
 func newTables(size int) *tables {
 	if size <= 0 {
 		return heapTables(size)
 	}
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		return heapTables(size)
 	}
 	mappedBytes.Add(int64(len(mem)))
 	return &tables{
 		mem:     mem,
-		protect: func(b []byte) error { return syscall.Mprotect(b, syscall.PROT_READ) },
+		protect: func(b []byte) error { return unix.Mprotect(b, unix.PROT_READ) },
 		free: func(b []byte) {
-			if syscall.Munmap(b) == nil {
+			if unix.Munmap(b) == nil {
 				mappedBytes.Add(-int64(len(b)))
 			}
 		},
