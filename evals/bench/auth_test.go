@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -180,13 +181,21 @@ func TestParseMinorFaults(t *testing.T) {
 }
 
 func FuzzParseMinorFaults(f *testing.F) {
-	f.Add("4211 (ragway) S 4200 4211 4200 0 -1 4194560 3996 0 0 0")
-	f.Add("9 (a) b) R 1 9 9 0 -1 0 77 0")
-	f.Add(")")
-	f.Fuzz(func(t *testing.T, stat string) {
+	f.Add("4211 (ragway) S 4200 4211 4200 0 -1 4194560 3996 0 0 0", "ragway", uint64(3996))
+	f.Add("9 (a) b) R 1 9 9 0 -1 0 77 0", "a) b", uint64(77))
+	f.Add(")", ") R 1 2 3 4 5 6 7", uint64(0))
+	f.Fuzz(func(t *testing.T, stat, comm string, minflt uint64) {
 		n, err := parseMinorFaults(stat)
 		if err == nil && n < 0 {
 			t.Fatalf("%q: negative count %d", stat, n)
+		}
+		// A line the kernel could write: any command name (it may hold
+		// spaces and parentheses), then the fields, minflt the eighth.
+		want := int64(minflt >> 1)
+		line := fmt.Sprintf("4211 (%s) S 4200 4211 4200 0 -1 4194560 %d 0 0 0 12 3\n", comm, want)
+		n, err = parseMinorFaults(line)
+		if err != nil || n != want {
+			t.Fatalf("%q: got %d, %v; want %d", line, n, err, want)
 		}
 	})
 }

@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -22,11 +23,14 @@ func dropPageCache(path string) error {
 	}
 	defer f.Close()
 	fd := int(f.Fd())
+	// Dirty pages are not dropped, so write them back first; if that fails,
+	// still drop what is clean.
+	var errs []error
 	if err := unix.Fdatasync(fd); err != nil {
-		return fmt.Errorf("drop page cache of %s: fdatasync: %w", path, err)
+		errs = append(errs, fmt.Errorf("drop page cache of %s: fdatasync: %w", path, err))
 	}
 	if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
-		return fmt.Errorf("drop page cache of %s: fadvise: %w", path, err)
+		errs = append(errs, fmt.Errorf("drop page cache of %s: fadvise: %w", path, err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
